@@ -1,0 +1,3 @@
+from rootwalk.cli import main
+
+raise SystemExit(main())
