@@ -132,7 +132,7 @@ def load_config(path: Path | str) -> Config:
 
 def parse_config(data: dict[str, Any], source: str = "config") -> Config:
     """Build a Config from an already-parsed mapping, strictly."""
-    config = _build(Config, data, prefix="", source=source)
+    config: Config = _build(Config, data, prefix="", source=source)
     _validate(config, source)
     return config
 

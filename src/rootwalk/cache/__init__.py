@@ -1,0 +1,202 @@
+"""The cache facade: answers from cached data, closest known zone cut, and storing results.
+
+Imports only lower tiers (config, clock, names, delegation, classify): no I/O, no asyncio.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import dns.exception
+import dns.name
+import dns.rdatatype
+import dns.rrset
+from dns.rdatatype import RdataType
+
+from rootwalk.cache.infra import InfraCache, ServerStats
+from rootwalk.cache.negative import NegativeCache, NegativeEntry, negative_ttl
+from rootwalk.cache.rrsets import RRsetCache, RRsetEntry, Trust
+from rootwalk.classify import Classified, ResponseKind
+from rootwalk.clock import Clock
+from rootwalk.config import CacheConfig
+from rootwalk.delegation import Delegation, Provenance
+from rootwalk.names import in_bailiwick
+
+__all__ = [
+    "Cache",
+    "CacheAnswer",
+    "InfraCache",
+    "NegativeEntry",
+    "RRsetEntry",
+    "ServerStats",
+    "Trust",
+    "negative_ttl",
+]
+
+_ADDRESS_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA)
+
+
+@dataclass
+class CacheAnswer:
+    """What the cache knows about a question: a (possibly partial) chain and maybe a verdict."""
+
+    target: dns.name.Name  # end of the chain
+    chain: list[dns.rrset.RRset] = field(default_factory=list)
+    answer: list[dns.rrset.RRset] = field(default_factory=list)
+    soa: dns.rrset.RRset | None = None
+    nxdomain: bool = False
+    complete: bool = False  # answer or negative verdict found for ``target``
+    stale: bool = False
+
+
+def _aged(rrset: dns.rrset.RRset, ttl: int) -> dns.rrset.RRset:
+    """A copy of ``rrset`` carrying the remaining TTL (the cached object is never mutated)."""
+    return dns.rrset.from_rdata_list(rrset.name, ttl, list(rrset))
+
+
+class Cache:
+    def __init__(self, config: CacheConfig, clock: Clock) -> None:
+        self.config = config
+        self.clock = clock
+        self.rrsets = RRsetCache(config, clock.now)
+        self.negative = NegativeCache(config, clock.now)
+        self.infra = InfraCache(clock.monotonic)
+
+    def __len__(self) -> int:
+        return len(self.rrsets) + len(self.negative)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def lookup(
+        self,
+        qname: dns.name.Name,
+        qtype: RdataType,
+        now: float,
+        *,
+        stale: bool = False,
+        max_chain: int = 12,
+    ) -> CacheAnswer | None:
+        """Answer from cache, following cached CNAME/DNAME links. None if nothing is known.
+
+        With ``stale`` set, expired entries still inside the serve-stale window count too, and
+        everything returned carries the stale-answer TTL (RFC 8767 §4).
+        """
+        if qtype == dns.rdatatype.ANY:
+            return None  # never assembled from cache; see RFC 8482 handling in the front end
+        out = CacheAnswer(target=qname)
+        stale_ttl = self.config.stale_answer_ttl
+        name = qname
+        seen = {name}
+
+        def ttl_of(expires: float) -> int:
+            if stale and expires <= now:
+                out.stale = True
+                return stale_ttl
+            return max(0, int(expires - now))
+
+        for _ in range(max_chain + 1):
+            out.target = name
+            entry = self.rrsets.get(name, qtype, now, stale=stale)
+            if entry is not None and entry.trust.answers_clients:
+                out.answer = [_aged(entry.rrset, ttl_of(entry.expires))]
+                out.complete = True
+                return out
+            neg = self.negative.get(name, qtype, now, stale=stale)
+            if neg is not None:
+                ttl = ttl_of(neg.expires)
+                out.soa = _aged(neg.soa, ttl)
+                out.nxdomain = neg.nxdomain
+                out.complete = True
+                return out
+            nxt: dns.name.Name | None = None
+            if qtype != dns.rdatatype.CNAME:
+                cname = self.rrsets.get(name, dns.rdatatype.CNAME, now, stale=stale)
+                if cname is not None and cname.trust.answers_clients:
+                    out.chain.append(_aged(cname.rrset, ttl_of(cname.expires)))
+                    nxt = cname.rrset[0].target
+            if nxt is None:
+                nxt = self._dname_step(name, now, stale, out, ttl_of)
+            if nxt is None or nxt in seen:
+                break
+            seen.add(nxt)
+            name = nxt
+        return out if out.chain else None
+
+    def _dname_step(
+        self,
+        name: dns.name.Name,
+        now: float,
+        stale: bool,
+        out: CacheAnswer,
+        ttl_of: Callable[[float], int],
+    ) -> dns.name.Name | None:
+        parent = name
+        while len(parent.labels) > 1:
+            parent = parent.parent()
+            entry = self.rrsets.get(parent, dns.rdatatype.DNAME, now, stale=stale)
+            if entry is not None and entry.trust.answers_clients:
+                try:
+                    new = name.relativize(parent).derelativize(entry.rrset[0].target)
+                except dns.exception.DNSException:
+                    return None
+                ttl = ttl_of(entry.expires)
+                synth = dns.rrset.from_text(name, ttl, "IN", "CNAME", new.to_text())
+                out.chain.extend([_aged(entry.rrset, ttl), synth])
+                return new
+        return None
+
+    def addresses(self, name: dns.name.Name, now: float) -> list[str]:
+        """Cached A and AAAA addresses of ``name``, any trust (for reaching servers only)."""
+        found: list[str] = []
+        for rdtype in _ADDRESS_TYPES:
+            entry = self.rrsets.get(name, rdtype, now)
+            if entry is not None:
+                found.extend(rd.address for rd in entry.rrset)
+        return found
+
+    def fill_addresses(self, deleg: Delegation, now: float) -> None:
+        for server in deleg.servers.values():
+            if not server.addresses:
+                deleg.add_addresses(server.name, self.addresses(server.name, now), Provenance.CACHE)
+
+    def closest_delegation(self, qname: dns.name.Name, now: float) -> Delegation | None:
+        """The deepest cached zone cut at or above ``qname`` that has a way to reach a server."""
+        name = qname
+        while True:
+            entry = self.rrsets.get(name, dns.rdatatype.NS, now)
+            if entry is not None:
+                deleg = Delegation.from_ns(name, entry.rrset, entry.trust < Trust.AUTH_ANSWER)
+                self.fill_addresses(deleg, now)
+                # Usable if some server has an address, or some NS name lies outside the zone
+                # (so a sub-resolution can find it without going through this very cut).
+                if deleg.targets() or any(not in_bailiwick(ns, name) for ns in deleg.missing()):
+                    return deleg
+            if name == dns.name.root:
+                return None
+            name = name.parent()
+
+    # -- writing -------------------------------------------------------------------------
+
+    def store(self, c: Classified, now: float) -> None:
+        """Remember what a scrubbed, classified response taught us, ranked by trust."""
+        answer_trust = Trust.AUTH_ANSWER if c.aa else Trust.ANSWER
+        for rrset in c.chain:
+            self.rrsets.put(rrset, answer_trust, now, c.sigs.get((rrset.name, rrset.rdtype)))
+        if c.kind is ResponseKind.ANSWER:
+            for rrset in c.answer:
+                self.rrsets.put(rrset, answer_trust, now, c.sigs.get((rrset.name, rrset.rdtype)))
+        elif c.kind is ResponseKind.REFERRAL and c.ns is not None:
+            self.rrsets.put(c.ns, Trust.AUTHORITY, now, c.sigs.get((c.ns.name, c.ns.rdtype)))
+            for rrset in c.glue:
+                self.rrsets.put(rrset, Trust.GLUE, now)
+        elif c.kind in (ResponseKind.NXDOMAIN, ResponseKind.NODATA) and c.soa is not None:
+            self.negative.put(c.target, c.qtype, c.kind is ResponseKind.NXDOMAIN, c.soa, now)
+
+    def flush(self, name: dns.name.Name) -> int:
+        return self.rrsets.remove(name) + self.negative.remove(name)
+
+    def flush_all(self) -> None:
+        self.rrsets.clear()
+        self.negative.clear()
+        self.infra.clear()

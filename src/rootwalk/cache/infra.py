@@ -1,0 +1,52 @@
+"""Per-server knowledge, shared by all questions: smoothed RTT, timeouts, EDNS and lameness.
+
+The analogue of Unbound's infrastructure cache (``services/cache/infra.c``). Entries age out
+after ``HOST_TTL`` so that a server's bad day is forgotten (Unbound infra-host-ttl: 900 s).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import cachetools
+import dns.name
+
+__all__ = ["InfraCache", "ServerStats"]
+
+HOST_TTL = 900.0
+
+
+@dataclass(slots=True)
+class ServerStats:
+    srtt: float | None = None  # seconds; None until the first measurement
+    rttvar: float = 0.0
+    timeouts: int = 0  # consecutive
+    backoff_until: float = 0.0  # monotonic
+    no_edns: bool = False  # answered FORMERR to EDNS: query it without OPT (RFC 6891 §7)
+    lame_for: dict[dns.name.Name, float] = field(default_factory=dict)  # zone -> until
+
+
+class InfraCache:
+    def __init__(self, timer: Callable[[], float], maxsize: int = 10_000) -> None:
+        self._data: cachetools.TTLCache[str, ServerStats] = cachetools.TTLCache(
+            maxsize=maxsize, ttl=HOST_TTL, timer=timer
+        )
+
+    def get(self, address: str) -> ServerStats | None:
+        return self._data.get(address)
+
+    def stats(self, address: str) -> ServerStats:
+        s = self._data.get(address)
+        if s is None:
+            s = self._data[address] = ServerStats()
+        return s
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def items(self) -> list[tuple[str, ServerStats]]:
+        return list(self._data.items())
+
+    def clear(self) -> None:
+        self._data.clear()

@@ -1,0 +1,120 @@
+"""The RRset cache: (name, type) -> RRset with trust rank and wall-clock expiry.
+
+Built on cachetools.TLRUCache with the injected clock as its timer (guide §7), so entries
+expire per their own TTL and the LRU bound holds. Entries are kept ``max_stale`` seconds past
+expiry when serve-stale is on (RFC 8767), but only ``get(..., stale=True)`` returns them then.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import cachetools
+import dns.name
+import dns.rrset
+
+from rootwalk.config import CacheConfig
+
+__all__ = ["RRsetCache", "RRsetEntry", "Trust"]
+
+
+class Trust(enum.IntEnum):
+    """Credibility of cached data, lowest first (RFC 2181 §5.4.1; Unbound ``rrset_trust``)."""
+
+    HINTS = 0
+    ADDITIONAL = 1  # additional section of an answer
+    GLUE = 2  # additional section of a referral
+    AUTHORITY = 3  # authority section, not authoritative (referral NS)
+    ANSWER = 4  # answer section, not authoritative
+    AUTH_AUTHORITY = 5  # authority section of an authoritative answer (e.g. SOA)
+    AUTH_ANSWER = 6  # answer section of an authoritative answer
+
+    @property
+    def answers_clients(self) -> bool:
+        # RFC 2181 §5.4.1: glue and additional data are not to be returned as answers.
+        return self >= Trust.ANSWER
+
+
+Key = tuple[dns.name.Name, int]
+
+
+@dataclass(slots=True)
+class RRsetEntry:
+    rrset: dns.rrset.RRset
+    trust: Trust
+    expires: float  # wall-clock seconds
+    sigs: dns.rrset.RRset | None = None
+
+    def ttl(self, now: float) -> int:
+        return max(0, int(self.expires - now))
+
+
+class RRsetCache:
+    def __init__(self, config: CacheConfig, timer: Callable[[], float]) -> None:
+        self._config = config
+        grace = float(config.max_stale) if config.serve_stale else 0.0
+
+        def ttu(_key: Key, entry: RRsetEntry, _now: float) -> float:
+            return entry.expires + grace
+
+        self._data: cachetools.TLRUCache[Key, RRsetEntry] = cachetools.TLRUCache(
+            maxsize=config.max_entries, ttu=ttu, timer=timer
+        )
+        # Called with the key whenever an entry is replaced or removed (wire-cache invalidation).
+        self.on_change: Callable[[Key], None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def get(
+        self, name: dns.name.Name, rdtype: int, now: float, *, stale: bool = False
+    ) -> RRsetEntry | None:
+        entry = self._data.get((name, rdtype))
+        if entry is None or (entry.expires <= now and not stale):
+            return None
+        return entry
+
+    def put(
+        self,
+        rrset: dns.rrset.RRset,
+        trust: Trust,
+        now: float,
+        sigs: dns.rrset.RRset | None = None,
+    ) -> bool:
+        """Store unless it would lower trust; returns whether it was stored.
+
+        TTL 0 is never cached (RFC 1035 §3.2.1: use for the transaction in progress only).
+        """
+        if rrset.ttl <= 0:
+            return False
+        ttl = min(max(rrset.ttl, self._config.min_ttl), self._config.max_ttl)
+        key = (rrset.name, rrset.rdtype)
+        old = self._data.get(key)
+        if old is not None and old.expires > now:
+            if trust < old.trust:
+                return False  # glue never replaces an answer (guide §6)
+            if trust == old.trust == Trust.AUTHORITY:
+                # Ghost-domain defence: a re-sent referral NS set must not extend the life
+                # of the delegation it refreshes (Unbound need_to_update_rrset).
+                return False
+        entry = RRsetEntry(rrset, trust, now + ttl, sigs)
+        self._data[key] = entry
+        if self.on_change is not None:
+            self.on_change(key)
+        return True
+
+    def remove(self, name: dns.name.Name, rdtype: int | None = None) -> int:
+        keys = [k for k in list(self._data.keys()) if k[0] == name and rdtype in (None, k[1])]
+        for k in keys:
+            self._data.pop(k, None)
+            if self.on_change is not None:
+                self.on_change(k)
+        return len(keys)
+
+    def clear(self) -> None:
+        self._data.clear()
+
+    def items(self) -> list[tuple[Key, RRsetEntry]]:
+        return list(self._data.items())

@@ -1,0 +1,140 @@
+"""The async driver for the sans-I/O core: performs the I/O that ``Resolution`` asks for.
+
+It runs sub-resolutions (glueless NS addresses) inline, in the same task, under the depth
+limit and with a stack check that cuts dependency cycles (``loop1.test`` needs
+``ns.loop2.test`` needs ``loop1.test``...). Sub-resolutions are deliberately not coalesced with
+other clients' work: waiting on another task that may itself wait on us could deadlock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+import dns.rcode
+
+from rootwalk.cache import Cache
+from rootwalk.clock import Clock
+from rootwalk.config import Config
+from rootwalk.delegation import Delegation
+from rootwalk.errors import EDE, ResolutionFailed, ResolverError, UpstreamError, UpstreamTimeout
+from rootwalk.resolution import (
+    Budget,
+    Question,
+    Resolution,
+    Result,
+    Send,
+    SubQuery,
+    TraceSink,
+)
+from rootwalk.selection import ServerSelector
+from rootwalk.transport import Exchange, Transport
+
+__all__ = ["Iterator"]
+
+
+class Iterator:
+    def __init__(
+        self,
+        config: Config,
+        cache: Cache,
+        selector: ServerSelector,
+        transport: Transport,
+        hints: Delegation,
+        clock: Clock,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.cache = cache
+        self.selector = selector
+        self.transport = transport
+        self.hints = hints
+        self.clock = clock
+        self.rng = rng or random.Random()
+
+    async def resolve(self, question: Question, trace: TraceSink | None = None) -> Result:
+        """Resolve one client question within the total time budget, or raise ResolverError."""
+        budget = Budget(self.config.limits)
+        deadline = self.clock.monotonic() + self.config.limits.total_timeout
+        try:
+            async with asyncio.timeout(self.config.limits.total_timeout):
+                return await self._run(question, budget, 0, (question,), deadline, trace)
+        except TimeoutError:
+            raise ResolutionFailed(
+                f"no answer within {self.config.limits.total_timeout:g} s",
+                EDE.NO_REACHABLE_AUTHORITY,
+            ) from None
+
+    async def _run(
+        self,
+        question: Question,
+        budget: Budget,
+        depth: int,
+        stack: tuple[Question, ...],
+        deadline: float,
+        trace: TraceSink | None,
+    ) -> Result:
+        res = Resolution(
+            question,
+            config=self.config.resolver,
+            limits=self.config.limits,
+            cache=self.cache,
+            selector=self.selector,
+            hints=self.hints,
+            clock=self.clock,
+            budget=budget,
+            depth=depth,
+            trace=trace,
+            rng=self.rng,
+        )
+        steps = res.run()
+        outcome: object = None
+        try:
+            action = next(steps)
+            while True:
+                if isinstance(action, Send):
+                    outcome = await self._send(action, deadline)
+                elif isinstance(action, SubQuery):
+                    outcome = await self._sub(
+                        action.question, budget, depth, stack, deadline, trace
+                    )
+                action = steps.send(outcome)
+        except StopIteration as stop:
+            result: Result = stop.value
+            return result
+
+    async def _send(self, send: Send, deadline: float) -> Exchange | UpstreamError:
+        left = deadline - self.clock.monotonic()
+        if left <= 0:
+            return UpstreamTimeout("client question's time budget spent")
+        try:
+            return await self.transport.exchange(
+                send.request,
+                send.target.address,
+                self.config.resolver.upstream_port,
+                min(send.timeout, left),
+            )
+        except UpstreamError as exc:
+            return exc
+
+    async def _sub(
+        self,
+        question: Question,
+        budget: Budget,
+        depth: int,
+        stack: tuple[Question, ...],
+        deadline: float,
+        trace: TraceSink | None,
+    ) -> Result:
+        failure = Result(dns.rcode.SERVFAIL)
+        if question in stack:
+            failure.ede.append((EDE.INVALID_DATA, f"delegation loop through {question}"))
+            return failure
+        if depth + 1 > self.config.limits.max_subquery_depth:
+            failure.ede.append((EDE.OTHER, "max_subquery_depth reached"))
+            return failure
+        try:
+            return await self._run(question, budget, depth + 1, (*stack, question), deadline, trace)
+        except ResolverError as exc:
+            failure.ede.append((exc.ede, exc.reason))
+            return failure

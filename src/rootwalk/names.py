@@ -1,0 +1,45 @@
+"""Pure helpers on dns.name.Name. Names are never passed around as str (guide, style rules)."""
+
+from __future__ import annotations
+
+import dns.name
+
+__all__ = ["in_bailiwick", "minimise", "strictly_below"]
+
+# RFC 9156 §2.3: after MAX_MINIMISE_COUNT steps send the full name; the first
+# MINIMISE_ONE_LAB steps add one label each, later ones spread the remaining labels out.
+MAX_MINIMISE_COUNT = 10
+MINIMISE_ONE_LAB = 4
+
+
+def in_bailiwick(name: dns.name.Name, zone: dns.name.Name) -> bool:
+    """True if ``name`` is ``zone`` or below it: data a server for ``zone`` may speak for."""
+    return name.is_subdomain(zone)
+
+
+def strictly_below(name: dns.name.Name, zone: dns.name.Name) -> bool:
+    """True if ``name`` is a proper descendant of ``zone``."""
+    return name != zone and name.is_subdomain(zone)
+
+
+def minimise(qname: dns.name.Name, zone: dns.name.Name, known: dns.name.Name) -> dns.name.Name:
+    """The next name to ask a server of ``zone`` under QNAME minimisation (RFC 9156 §3).
+
+    ``known`` is the deepest name already asked of this zone's servers without finding a cut
+    (``zone`` itself at first). The result has one label more than ``known``, except that names
+    with many labels are spread out so that at most MAX_MINIMISE_COUNT queries are needed.
+    """
+    total = len(qname.labels)
+    have = len(known.labels)
+    if have >= total:
+        return qname
+    step = 1
+    done = have - len(zone.labels)
+    remaining = total - have
+    if done >= MINIMISE_ONE_LAB:
+        # Spread the rest over the steps left (RFC 9156 §2.3, the "multiple labels" rule).
+        left = max(1, MAX_MINIMISE_COUNT - done)
+        step = max(1, remaining // left)
+    if done >= MAX_MINIMISE_COUNT:
+        return qname
+    return dns.name.Name(qname.labels[-(have + step) :])

@@ -1,0 +1,128 @@
+"""Server selection by smoothed RTT, with a closed feedback vocabulary (guide §3).
+
+The iterator never re-sorts servers itself: it asks ``choose`` and reports what happened.
+The policy follows Unbound's infrastructure cache: unknown servers get a moderate guess so they
+are explored, servers within ``RTT_BAND`` of the best are picked at random (load spreading and
+exploration), a timeout doubles a server's retransmission timeout and backs it off, and a
+backed-off server is still used when nothing else is left, so every server of an NS set stays
+reachable.
+"""
+
+from __future__ import annotations
+
+import enum
+import random
+from dataclasses import dataclass
+
+import dns.name
+
+from rootwalk.cache.infra import InfraCache, ServerStats
+from rootwalk.clock import Clock
+from rootwalk.config import Limits
+
+__all__ = ["Feedback", "ServerSelector", "Target"]
+
+# Unbound UNKNOWN_SERVER_NICENESS: the RTT assumed for a server never measured.
+UNKNOWN_RTT = 0.376
+# Unbound RTT_BAND: servers this close to the best are equally good.
+RTT_BAND = 0.400
+# Floor for an adaptive timeout: below this, scheduling noise on a loaded host causes
+# spurious timeouts (Unbound RTT_MIN_TIMEOUT is 50 ms; Python needs more slack).
+MIN_TIMEOUT = 0.2
+# How long a server that refused/failed/was lame for a zone is avoided for that zone.
+LAME_TTL = 300.0
+MAX_BACKOFF = 120.0
+
+
+class Feedback(enum.Enum):
+    OK = "ok"
+    TIMEOUT = "timeout"
+    UNREACHABLE = "unreachable"
+    REFUSED = "refused"
+    SERVFAIL = "servfail"
+    FORMERR = "formerr"
+    MISMATCH = "mismatch"
+    MALFORMED = "malformed"
+    TRUNCATED = "truncated"
+    LAME = "lame"
+
+
+@dataclass(frozen=True)
+class Target:
+    address: str
+    ns_name: dns.name.Name
+
+
+class ServerSelector:
+    def __init__(
+        self, infra: InfraCache, clock: Clock, limits: Limits, rng: random.Random | None = None
+    ) -> None:
+        self.infra = infra
+        self.clock = clock
+        self.limits = limits
+        self.rng = rng or random.Random()
+
+    def score(self, address: str, zone: dns.name.Name | None = None) -> float:
+        """Expected cost of asking ``address``: lower is better."""
+        s = self.infra.get(address)
+        if s is None:
+            return UNKNOWN_RTT
+        now = self.clock.monotonic()
+        penalty = 0.0
+        if zone is not None and s.lame_for.get(zone, 0.0) > now:
+            penalty = 2 * MAX_BACKOFF
+        if s.timeouts:
+            if now >= s.backoff_until:
+                return UNKNOWN_RTT + penalty  # back-off over: worth one probe
+            backoff: float = min(MAX_BACKOFF, self._rto_or_unknown(s) * 2.0**s.timeouts)
+            return backoff + MAX_BACKOFF + penalty
+        return (s.srtt if s.srtt is not None else UNKNOWN_RTT) + penalty
+
+    def choose(self, candidates: list[Target], zone: dns.name.Name | None = None) -> Target:
+        """Pick one of ``candidates`` (non-empty): random within the RTT band of the best."""
+        scored = [(self.score(t.address, zone), t) for t in candidates]
+        best = min(s for s, _ in scored)
+        band = [t for s, t in scored if s <= best + RTT_BAND]
+        return band[0] if len(band) == 1 else self.rng.choice(band)
+
+    def timeout_for(self, address: str) -> float:
+        s = self.infra.get(address)
+        if s is None or s.srtt is None:
+            return self.limits.initial_timeout
+        return min(self.limits.max_timeout, max(MIN_TIMEOUT, self._rto(s)))
+
+    @staticmethod
+    def _rto(s: ServerStats) -> float:
+        # RFC 6298 §2: RTO = SRTT + 4 * RTTVAR.
+        assert s.srtt is not None
+        return s.srtt + 4 * s.rttvar
+
+    @classmethod
+    def _rto_or_unknown(cls, s: ServerStats) -> float:
+        return cls._rto(s) if s.srtt is not None else UNKNOWN_RTT
+
+    def report_rtt(self, address: str, rtt: float) -> None:
+        s = self.infra.stats(address)
+        if s.srtt is None:
+            s.srtt, s.rttvar = rtt, rtt / 2
+        else:
+            # RFC 6298 §2.3 with alpha = 1/8, beta = 1/4.
+            s.rttvar = 0.75 * s.rttvar + 0.25 * abs(s.srtt - rtt)
+            s.srtt = 0.875 * s.srtt + 0.125 * rtt
+        s.timeouts = 0
+        s.backoff_until = 0.0
+
+    def report(self, address: str, feedback: Feedback, zone: dns.name.Name | None = None) -> None:
+        s = self.infra.stats(address)
+        now = self.clock.monotonic()
+        if feedback in (Feedback.TIMEOUT, Feedback.UNREACHABLE):
+            s.timeouts += 1
+            s.backoff_until = now + min(MAX_BACKOFF, 2.0 ** min(s.timeouts, 10))
+        elif feedback is Feedback.FORMERR:
+            s.no_edns = True
+        elif feedback in (Feedback.REFUSED, Feedback.SERVFAIL, Feedback.LAME) and zone is not None:
+            s.lame_for[zone] = now + LAME_TTL
+
+    def use_edns(self, address: str) -> bool:
+        s = self.infra.get(address)
+        return s is None or not s.no_edns
