@@ -104,23 +104,23 @@ def classify(
         elif (name, qtype) in answers:
             final = [answers[(name, qtype)]]
             break
+        # RFC 6672 §2.2: a DNAME above the name governs it; a CNAME the server put beside it is
+        # only its own synthesis, so we build that link ourselves and ignore the server's.
+        dname = None if qtype == dns.rdatatype.DNAME else _covering_dname(name, dnames)
         cname = answers.get((name, dns.rdatatype.CNAME))
-        if cname is not None and qtype != dns.rdatatype.CNAME:
-            chain.append(cname)
-            name = cname[0].target
-        else:
-            dname = _covering_dname(name, dnames)
-            if dname is None or qtype == dns.rdatatype.DNAME:
-                break
+        if dname is not None:
             try:
-                # RFC 6672 §2.2: the synthesised CNAME carries the DNAME's TTL; we build it
-                # ourselves rather than trusting the server's copy.
                 new = name.relativize(dname.name).derelativize(dname[0].target)
             except dns.exception.DNSException:
                 return bad(ResponseKind.THROWAWAY, "DNAME substitution too long (YXDOMAIN)")
             synth = dns.rrset.from_text(name, dname.ttl, "IN", "CNAME", new.to_text())
             chain.extend([dname, synth])
             name = new
+        elif cname is not None and qtype != dns.rdatatype.CNAME:
+            chain.append(cname)
+            name = cname[0].target
+        else:
+            break
         if name in seen:
             break  # a loop inside one response; the resolver's own loop check reports it
         seen.add(name)

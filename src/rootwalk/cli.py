@@ -1,7 +1,8 @@
 """The ``rootwalk`` command line: one sub-command per job, each defined next to what it runs.
 
 This module only assembles the parsers; the sub-commands live with their subsystems
-(``rootwalk.lab.cli`` for ``lab``, ``rootwalk.query_cli`` for ``query``, ...).
+(``rootwalk.server.cli`` for ``serve``/``check-config``/``ctl``, ``rootwalk.query_cli`` for
+``query``, ``rootwalk.lab.cli`` for ``lab``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import sys
 from collections.abc import Sequence
 
 from rootwalk import __version__
+from rootwalk import query_cli
 from rootwalk.lab import cli as lab_cli
+from rootwalk.server import cli as server_cli
 
 __all__ = ["main"]
 
@@ -26,6 +29,8 @@ def build_parser() -> argparse.ArgumentParser:
         "-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)"
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    server_cli.add_parsers(sub)
+    query_cli.add_parsers(sub)
     lab_cli.add_parsers(sub)
     return parser
 

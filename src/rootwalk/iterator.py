@@ -51,6 +51,9 @@ class Iterator:
         self.hints = hints
         self.clock = clock
         self.rng = rng or random.Random()
+        # Counters for operators and tests: upstream queries sent and how many timed out.
+        self.queries_sent = 0
+        self.timeouts = 0
 
     async def resolve(self, question: Question, trace: TraceSink | None = None) -> Result:
         """Resolve one client question within the total time budget, or raise ResolverError."""
@@ -107,6 +110,7 @@ class Iterator:
         left = deadline - self.clock.monotonic()
         if left <= 0:
             return UpstreamTimeout("client question's time budget spent")
+        self.queries_sent += 1
         try:
             return await self.transport.exchange(
                 send.request,
@@ -115,6 +119,8 @@ class Iterator:
                 min(send.timeout, left),
             )
         except UpstreamError as exc:
+            if isinstance(exc, UpstreamTimeout):
+                self.timeouts += 1
             return exc
 
     async def _sub(

@@ -1,0 +1,1 @@
+"""The front end: serves stub clients over UDP and TCP."""

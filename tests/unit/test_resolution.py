@@ -1,0 +1,126 @@
+"""Drive the sans-I/O core by hand: feed it responses, check what it asks next."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from typing import Any
+
+import dns.message
+import dns.rcode
+import dns.rdatatype
+import pytest
+
+from rootwalk.cache import Cache
+from rootwalk.clock import FakeClock
+from rootwalk.config import CacheConfig, Limits, ResolverConfig
+from rootwalk.errors import ResolutionFailed
+from rootwalk.hints import parse_hints
+from rootwalk.resolution import Budget, Question, Resolution, Result, Send, SubQuery
+from rootwalk.selection import ServerSelector
+from rootwalk.transport import Exchange
+
+from .helpers import n, response
+
+HINTS = parse_hints(". 3600000 NS a.root.\na.root. 3600000 A 127.0.0.2\n")
+Responder = Callable[[Send], dns.message.Message]
+
+
+def drive(
+    question: Question, respond: Responder, *, qmin: bool = True, cache: Cache | None = None
+) -> tuple[Result, list[Send]]:
+    clock = FakeClock()
+    if cache is None:
+        cache = Cache(CacheConfig(), clock)
+    res = Resolution(
+        question,
+        config=ResolverConfig(qname_minimisation=qmin),
+        limits=Limits(),
+        cache=cache,
+        selector=ServerSelector(cache.infra, clock, Limits()),
+        hints=HINTS,
+        clock=clock,
+        budget=Budget(Limits()),
+    )
+    sent: list[Send] = []
+    steps: Generator[Any, Any, Result] = res.run()
+    outcome: Any = None
+    try:
+        action = next(steps)
+        while True:
+            assert isinstance(action, Send), action
+            sent.append(action)
+            outcome = Exchange(respond(action), 0.001, False)
+            action = steps.send(outcome)
+    except StopIteration as stop:
+        return stop.value, sent
+
+
+def world(send: Send) -> dns.message.Message:
+    q = send.request.question[0]
+    name, rdtype = q.name.to_text().lower(), dns.rdatatype.to_text(q.rdtype)
+    if send.target.address == "127.0.0.2":
+        return response(name, rdtype, authority=["com. 172800 IN NS ns.com."],
+                        additional=["ns.com. 172800 IN A 127.0.0.10"])  # fmt: skip
+    if send.target.address == "127.0.0.10":
+        return response(name, rdtype, authority=["example.com. 172800 IN NS ns.example.com."],
+                        additional=["ns.example.com. 172800 IN A 127.0.0.20"])  # fmt: skip
+    if name == "www.example.com.":
+        return response(name, rdtype, aa=True, answer=["www.example.com. 300 IN A 192.0.2.1"])
+    if name == "loop.example.com.":
+        return response(name, rdtype, aa=True,
+                        answer=["loop.example.com. 300 IN CNAME loop2.example.com.",
+                                "loop2.example.com. 300 IN CNAME loop.example.com."])  # fmt: skip
+    return response(name, rdtype, aa=True, rcode=dns.rcode.NXDOMAIN,
+                    authority=["example.com. 3600 IN SOA ns. h. 1 2 3 4 300"])  # fmt: skip
+
+
+def test_walk_follows_referrals_with_minimised_names() -> None:
+    result, sent = drive(Question(n("www.example.com."), dns.rdatatype.A), world)
+    assert result.rcode == dns.rcode.NOERROR
+    assert str(result.answer[0][0]) == "192.0.2.1"
+    asked = [(s.target.address, s.request.question[0].name.to_text()) for s in sent]
+    assert asked == [
+        ("127.0.0.2", "com."),
+        ("127.0.0.10", "example.com."),
+        ("127.0.0.20", "www.example.com."),
+    ]
+    assert all(not s.request.flags & 0x0100 for s in sent)  # RD=0 upstream
+
+
+def test_second_name_starts_at_the_cached_cut() -> None:
+    clock = FakeClock()
+    cache = Cache(CacheConfig(), clock)
+    drive(Question(n("www.example.com."), dns.rdatatype.A), world, cache=cache)
+    result, sent = drive(Question(n("nope.example.com."), dns.rdatatype.A), world, cache=cache)
+    assert result.rcode == dns.rcode.NXDOMAIN
+    assert [s.target.address for s in sent] == ["127.0.0.20"]
+
+
+def test_cname_loop_fails() -> None:
+    with pytest.raises(ResolutionFailed, match="loop"):
+        drive(Question(n("loop.example.com."), dns.rdatatype.A), world, qmin=False)
+
+
+def test_glueless_delegation_asks_for_a_subquery() -> None:
+    def glueless(send: Send) -> dns.message.Message:
+        q = send.request.question[0]
+        return response(q.name.to_text(), "A", authority=["org. 172800 IN NS ns.example.net."])
+
+    clock = FakeClock()
+    cache = Cache(CacheConfig(), clock)
+    res = Resolution(
+        Question(n("www.example.org."), dns.rdatatype.A),
+        config=ResolverConfig(),
+        limits=Limits(),
+        cache=cache,
+        selector=ServerSelector(cache.infra, clock, Limits()),
+        hints=HINTS,
+        clock=clock,
+        budget=Budget(Limits()),
+    )
+    steps = res.run()
+    first = next(steps)
+    assert isinstance(first, Send)
+    second = steps.send(Exchange(glueless(first), 0.001, False))
+    assert isinstance(second, SubQuery)
+    assert second.question == Question(n("ns.example.net."), dns.rdatatype.A)
