@@ -133,7 +133,9 @@ class Iterator:
         trace: TraceSink | None,
     ) -> Result:
         failure = Result(dns.rcode.SERVFAIL)
-        if question in stack:
+        # A name already being resolved further up this chain (any type) is a dependency
+        # cycle: loop1.test needs ns.loop2.test, which needs ns.loop1.test, ...
+        if any(q.name == question.name for q in stack):
             failure.ede.append((EDE.INVALID_DATA, f"delegation loop through {question}"))
             return failure
         if depth + 1 > self.config.limits.max_subquery_depth:

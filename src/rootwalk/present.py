@@ -43,7 +43,10 @@ def format_result(
         f"{elapsed * 1000:.1f} ms"
     ]
     for code, text in result.ede:
-        name = dns.edns.EDECode(code).name if code in dns.edns.EDECode else str(code)
+        try:
+            name = dns.edns.EDECode(code).name
+        except ValueError:
+            name = str(code)
         out.append(f";; EXTENDED DNS ERROR {code} ({name}): {text}")
     out.append("")
     out.append(";; QUESTION SECTION:")

@@ -169,6 +169,8 @@ class Resolution:
         self._rng = rng or random.Random()
         self._allowed = config.allowed_networks()
         self.ns_lookups = 0
+        # Why glueless NS lookups failed, for the EDE text when no server is left.
+        self.sub_failures: list[str] = []
 
     # -- the walk --------------------------------------------------------------------------
 
@@ -342,7 +344,8 @@ class Resolution:
             # since an in-zone name without glue can only be found through this very cut.
             missing = [n for n in deleg.missing() if not in_bailiwick(n, deleg.zone)]
             if not missing:
-                raise NoReachableServers(f"no reachable server for {deleg.zone}")
+                why = f" ({'; '.join(self.sub_failures[-2:])})" if self.sub_failures else ""
+                raise NoReachableServers(f"no reachable server for {deleg.zone}{why}")
             if self.ns_lookups >= self.limits.max_ns_lookups:
                 raise BudgetExhausted("max_ns_lookups", f"for {deleg.zone}")
             self.ns_lookups += 1
@@ -353,6 +356,10 @@ class Resolution:
             for rdtype in self._address_types():
                 sub = yield SubQuery(Question(ns, rdtype))
                 addrs.extend(rd.address for r in sub.answer if r.rdtype == rdtype for rd in r)
+                if sub.rcode != dns.rcode.NOERROR:
+                    # Only NODATA for A makes AAAA worth asking; a failure would fail again.
+                    self.sub_failures.extend(text for _code, text in sub.ede)
+                    break
                 if addrs:
                     break
             deleg.add_addresses(ns, addrs, Provenance.RESOLVED)
@@ -464,7 +471,7 @@ def _describe(c: Classified) -> str:
         ]
         return "; ".join(parts)[:200]
     if c.kind is ResponseKind.CNAME:
-        return f"chain leaves the zone towards {c.target}"
+        return f"chain continues at {c.target}"
     if c.soa is not None:
         return f"SOA {c.soa.name}, negative TTL {min(c.soa.ttl, c.soa[0].minimum)}"
     return c.reason
