@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Protocol
 
-__all__ = ["Clock", "FakeClock", "SystemClock"]
+__all__ = ["Clock", "FakeClock", "ShiftedClock", "SystemClock"]
 
 
 class Clock(Protocol):
@@ -47,3 +47,20 @@ class FakeClock:
     def advance(self, seconds: float) -> None:
         self._wall += seconds
         self._mono += seconds
+
+
+class ShiftedClock:
+    """Real time, with wall-clock time movable forward: for tests over real sockets that need
+    TTLs to pass (timeouts and RTTs stay real)."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return time.time() + self.offset
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+    def advance(self, seconds: float) -> None:
+        self.offset += seconds

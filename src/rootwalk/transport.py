@@ -2,8 +2,8 @@
 
 UDP first with a fresh socket per query (so the OS picks a random source port) and dnspython's
 random 16-bit ID; a response counts only if it comes from the address and port queried and
-carries the same ID and question (dnspython ``ignore_unexpected``: forgeries are skipped, not
-fatal). TC=1 moves the query to TCP (RFC 7766 §5). Foreign exceptions are mapped to
+carries the same ID and question (dnspython ``ignore_unexpected``/``ignore_errors``: forgeries
+are skipped, not fatal). TC=1 moves the query to TCP (RFC 7766 §5). Foreign exceptions are mapped to
 ``rootwalk.errors.Upstream*`` here and nowhere else (guide §11).
 """
 
@@ -91,7 +91,14 @@ class DnsTransport:
         tcp = False
         with map_exceptions():
             response = await dns.asyncquery.udp(
-                request, address, timeout=timeout, port=port, ignore_unexpected=True
+                request,
+                address,
+                timeout=timeout,
+                port=port,
+                # Forgeries (wrong source, ID or question) and garbage are skipped while we
+                # keep waiting for the genuine answer, so a spoofer cannot end the exchange.
+                ignore_unexpected=True,
+                ignore_errors=True,
             )
             if response.flags & dns.flags.TC:
                 tcp = True
