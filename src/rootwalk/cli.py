@@ -12,8 +12,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from rootwalk import __version__
-from rootwalk import query_cli
+from rootwalk import __version__, query_cli
 from rootwalk.lab import cli as lab_cli
 from rootwalk.server import cli as server_cli
 

@@ -35,7 +35,11 @@ def format_result(
     qname: dns.name.Name, qtype: int, result: Result, *, elapsed: float, upstream: int
 ) -> str:
     """dig-like: a header comment, the question, the answer and authority sections."""
-    source = "cache" if result.from_cache else f"{upstream} upstream quer{'y' if upstream == 1 else 'ies'}"
+    source = (
+        "cache"
+        if result.from_cache
+        else f"{upstream} upstream quer{'y' if upstream == 1 else 'ies'}"
+    )
     if result.stale:
         source += ", stale"
     out = [

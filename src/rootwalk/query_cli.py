@@ -35,9 +35,7 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--config", type=Path, help="TOML configuration file")
     p.add_argument("--root-hints", type=Path, help="root hints file (default: bundled IANA)")
     p.add_argument("--upstream-port", type=int, help="port of authoritative servers (testing)")
-    p.add_argument(
-        "--no-qname-minimisation", action="store_true", help="send full names upstream"
-    )
+    p.add_argument("--no-qname-minimisation", action="store_true", help="send full names upstream")
     p.set_defaults(func=run_query)
 
 
