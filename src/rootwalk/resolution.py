@@ -75,7 +75,7 @@ class Question:
 class Result:
     """What a client should be told. NXDOMAIN and NODATA are results, not errors."""
 
-    rcode: int
+    rcode: dns.rcode.Rcode
     answer: list[dns.rrset.RRset] = field(default_factory=list)
     authority: list[dns.rrset.RRset] = field(default_factory=list)
     ede: list[tuple[int, str]] = field(default_factory=list)
