@@ -135,6 +135,18 @@ def classify(
         }
 
     if final:
+        glue: list[dns.rrset.RRset] = []
+        if qtype == dns.rdatatype.NS:
+            # Addresses of the servers named in an NS answer (a priming response, RFC 8109
+            # §3.3), believed only within the zone asked.
+            ns_names = {rd.target for r in final for rd in r}
+            glue = [
+                r
+                for r in response.additional
+                if r.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA)
+                and r.name in ns_names
+                and in_bailiwick(r.name, zone)
+            ]
         if not aa:
             # A non-authoritative answer from a server we treat as authoritative: a
             # recursive server or a stale secondary is answering (lame, RFC 1034 §4.3.2 note).
@@ -148,6 +160,7 @@ def classify(
             chain,
             final,
             name,
+            glue=glue,
             sigs=kept_sigs(chain + final),
         )
 

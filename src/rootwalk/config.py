@@ -19,14 +19,25 @@ from typing import Any
 from rootwalk.errors import ConfigError
 
 __all__ = [
+    "ACL_ACTIONS",
     "CacheConfig",
     "Config",
     "Limits",
+    "LOG_LEVELS",
     "ResolverConfig",
+    "ServerConfig",
     "default_root_hints",
+    "format_listen",
     "load_config",
+    "parse_access_entry",
     "parse_config",
+    "parse_listen",
 ]
+
+#: Access-control actions, as Unbound's ``access-control`` (see docs/configuration.md).
+ACL_ACTIONS = ("allow", "allow_snoop", "refuse", "deny")
+#: Values of ``server.log_level``.
+LOG_LEVELS = ("debug", "info", "warning", "error")
 
 
 def default_root_hints() -> Path:
@@ -59,6 +70,10 @@ class Limits:
     # Timeout for one upstream query before the server is considered to have timed out, when
     # no RTT is known yet. Unbound starts at 376 ms (UNKNOWN_SERVER_NICENESS).
     initial_timeout: float = 0.8
+    # Floor for the adaptive per-query timeout (SRTT + 4 RTTVAR): below it, scheduling noise on
+    # a loaded host causes spurious timeouts. Unbound's RTT_MIN_TIMEOUT is 50 ms; Python
+    # needs more slack.
+    min_timeout: float = 0.2
     # Upper bound for the adaptive per-query timeout (Unbound: RTT_MAX_TIMEOUT 120 s is for
     # backoff bookkeeping; a per-try bound of a few seconds keeps clients answered).
     max_timeout: float = 3.0
@@ -110,12 +125,83 @@ class ResolverConfig:
 
 
 @dataclass(frozen=True)
+class ServerConfig:
+    """The front end (``rootwalk serve``): sockets, access control, logging, processes."""
+
+    # Addresses to serve on, UDP and TCP each; IPv6 in brackets. Unbound's default: the
+    # loopback addresses only, so that a fresh install is never an open resolver.
+    listen: tuple[str, ...] = ("127.0.0.1:53", "[::1]:53")
+    # "NETWORK ACTION" entries added to the built-in list (loopback and private networks
+    # allowed, everything else refused); the longest matching prefix wins.
+    access_control: tuple[str, ...] = ()
+    # RFC 7766 §6.2.3: close an idle TCP connection after some seconds (Unbound tcp-idle-timeout
+    # is 30 s; 10 s keeps connection slots free for stub clients that retry over TCP).
+    tcp_idle_timeout: float = 10.0
+    # Open TCP connections at once; further connections are closed on arrival.
+    max_tcp_connections: int = 256
+    # Questions in progress on one TCP connection (pipelining, RFC 7766 §6.2.1.1); reading
+    # pauses at the limit.
+    max_tcp_pipeline: int = 64
+    # Client questions being answered at once, all transports together; UDP questions beyond
+    # it are dropped (the client retries), TCP ones wait.
+    max_inflight: int = 4096
+    # Largest UDP answer (EDNS payload advertised to clients, RFC 9715 / DNS flag day 2020).
+    edns_payload: int = 1232
+    # One log line per answered question (client, name, type, rcode, latency, cache).
+    query_log: bool = False
+    log_level: str = "info"
+    # Processes serving the same sockets, each with its own cache (SO_REUSEPORT).
+    workers: int = 1
+    # On SIGTERM/SIGINT: seconds allowed for questions in progress before exiting.
+    shutdown_timeout: float = 2.0
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration, one slice per component."""
 
     resolver: ResolverConfig = field(default_factory=ResolverConfig)
     cache: CacheConfig = field(default_factory=CacheConfig)
     limits: Limits = field(default_factory=Limits)
+    server: ServerConfig = field(default_factory=ServerConfig)
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``"127.0.0.1:53"`` or ``"[::1]:5300"`` to (address, port). Raises ValueError."""
+    text = text.strip()
+    if text.startswith("["):
+        host, sep, port_text = text[1:].partition("]:")
+        if not sep:
+            raise ValueError("IPv6 addresses are written [ADDR]:PORT, e.g. [::1]:53")
+        if ipaddress.ip_address(host.split("%", 1)[0]).version != 6:
+            raise ValueError("only IPv6 addresses go in brackets")
+    else:
+        host, sep, port_text = text.rpartition(":")
+        if not sep:
+            raise ValueError("expected ADDR:PORT, e.g. 127.0.0.1:53")
+        if ipaddress.ip_address(host).version != 4:
+            raise ValueError("IPv6 addresses are written [ADDR]:PORT, e.g. [::1]:53")
+    if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
+        raise ValueError(f"port must be 0..65535, not {port_text!r}")
+    return host, int(port_text)
+
+
+def format_listen(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def parse_access_entry(
+    text: str,
+) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str]:
+    """``"192.168.0.0/16 allow"`` to (network, action). Raises ValueError."""
+    parts = text.split()
+    if len(parts) != 2:
+        raise ValueError("expected 'NETWORK ACTION', e.g. '192.168.0.0/16 allow'")
+    net = ipaddress.ip_network(parts[0], strict=False)
+    action = parts[1].lower().replace("-", "_")
+    if action not in ACL_ACTIONS:
+        raise ValueError(f"action must be one of {', '.join(ACL_ACTIONS)}, not {parts[1]!r}")
+    return net, action
 
 
 def load_config(path: Path | str) -> Config:
@@ -211,3 +297,33 @@ def _validate(config: Config, source: str) -> None:
     for f in dataclasses.fields(lim):
         if getattr(lim, f.name) <= 0:
             raise ConfigError(f"{source}: 'limits.{f.name}' must be positive")
+    _validate_server(config.server, source)
+
+
+def _validate_server(s: ServerConfig, source: str) -> None:
+    if not s.listen:
+        raise ConfigError(f"{source}: 'server.listen' must name at least one address")
+    for i, text in enumerate(s.listen):
+        try:
+            parse_listen(text)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: 'server.listen[{i}]' {text!r}: {exc}") from None
+    for i, text in enumerate(s.access_control):
+        try:
+            parse_access_entry(text)
+        except ValueError as exc:
+            raise ConfigError(f"{source}: 'server.access_control[{i}]' {text!r}: {exc}") from None
+    for name in ("tcp_idle_timeout", "max_tcp_connections", "max_tcp_pipeline", "max_inflight"):
+        if getattr(s, name) <= 0:
+            raise ConfigError(f"{source}: 'server.{name}' must be positive")
+    if s.shutdown_timeout < 0:
+        raise ConfigError(f"{source}: 'server.shutdown_timeout' must not be negative")
+    if not 512 <= s.edns_payload <= 65535:
+        raise ConfigError(f"{source}: 'server.edns_payload' must be 512..65535")
+    if s.log_level.lower() not in LOG_LEVELS:
+        raise ConfigError(
+            f"{source}: 'server.log_level' must be one of {', '.join(LOG_LEVELS)}, "
+            f"not {s.log_level!r}"
+        )
+    if not 1 <= s.workers <= 256:
+        raise ConfigError(f"{source}: 'server.workers' must be 1..256")

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import random
 
+import dns.name
 import dns.rcode
+import dns.rdatatype
 
 from rootwalk.cache import Cache
 from rootwalk.clock import Clock
@@ -53,6 +55,7 @@ class Iterator:
         self.rng = rng or random.Random()
         # Counters for operators and tests: upstream queries sent and how many timed out.
         self.queries_sent = 0
+        self._priming = asyncio.Lock()
         self.timeouts = 0
 
     async def resolve(self, question: Question, trace: TraceSink | None = None) -> Result:
@@ -61,12 +64,28 @@ class Iterator:
         deadline = self.clock.monotonic() + self.config.limits.total_timeout
         try:
             async with asyncio.timeout(self.config.limits.total_timeout):
+                await self._prime(budget, deadline, trace)
                 return await self._run(question, budget, 0, (question,), deadline, trace)
         except TimeoutError:
             raise ResolutionFailed(
                 f"no answer within {self.config.limits.total_timeout:g} s",
                 EDE.NO_REACHABLE_AUTHORITY,
             ) from None
+
+    async def _prime(self, budget: Budget, deadline: float, trace: TraceSink | None) -> None:
+        """RFC 8109: learn the current root NS set from a root server before relying on the
+        hints, and again whenever it has expired. Failure is not fatal: the hints still work."""
+        root = dns.name.root
+        if self.cache.rrsets.get(root, dns.rdatatype.NS, self.clock.now()) is not None:
+            return
+        async with self._priming:
+            if self.cache.rrsets.get(root, dns.rdatatype.NS, self.clock.now()) is not None:
+                return
+            question = Question(root, dns.rdatatype.NS)
+            try:
+                await self._run(question, budget, 0, (question,), deadline, trace)
+            except ResolverError:
+                pass
 
     async def _run(
         self,

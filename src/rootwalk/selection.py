@@ -26,9 +26,6 @@ __all__ = ["Feedback", "ServerSelector", "Target"]
 UNKNOWN_RTT = 0.376
 # Unbound RTT_BAND: servers this close to the best are equally good.
 RTT_BAND = 0.400
-# Floor for an adaptive timeout: below this, scheduling noise on a loaded host causes
-# spurious timeouts (Unbound RTT_MIN_TIMEOUT is 50 ms; Python needs more slack).
-MIN_TIMEOUT = 0.2
 # How long a server that refused/failed/was lame for a zone is avoided for that zone.
 LAME_TTL = 300.0
 MAX_BACKOFF = 120.0
@@ -89,7 +86,7 @@ class ServerSelector:
         s = self.infra.get(address)
         if s is None or s.srtt is None:
             return self.limits.initial_timeout
-        return min(self.limits.max_timeout, max(MIN_TIMEOUT, self._rto(s)))
+        return min(self.limits.max_timeout, max(self.limits.min_timeout, self._rto(s)))
 
     @staticmethod
     def _rto(s: ServerStats) -> float:

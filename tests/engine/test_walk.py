@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 import dns.name
@@ -72,12 +73,12 @@ async def test_qname_minimisation_hides_the_full_name_from_root_and_tld(
 ) -> None:
     await ask(resolver, "www.lab.eng.example.com")
     asked_root = {q.qname.to_text().lower() for k in ROOTS for q in lab.server(k).queries}
-    assert asked_root == {"com."}
+    assert asked_root == {".", "com."}  # the priming query, then one label
     off = Resolver(make_config(lab, qname_minimisation=False))
     lab.reset_counters()
     await ask(off, "www.example.com")
     asked_root = {q.qname.to_text().lower() for k in ROOTS for q in lab.server(k).queries}
-    assert asked_root == {"www.example.com."}
+    assert asked_root == {".", "www.example.com."}
 
 
 async def test_glueless_delegation_and_deep_subdelegation(resolver: Resolver) -> None:
@@ -157,7 +158,12 @@ async def test_servfail_and_lame_servers_fail_over(lab: Lab, resolver: Resolver)
     assert r.rcode == dns.rcode.SERVFAIL and r.ede[0][0] == EDE.NO_REACHABLE_AUTHORITY
 
 
-async def test_timed_out_server_is_avoided_for_next_questions(lab: Lab, resolver: Resolver) -> None:
+async def test_timed_out_server_is_avoided_for_next_questions(lab: Lab) -> None:
+    # A generous RTO floor, so that a loaded test machine cannot make the healthy server time
+    # out too (which would rightly bring the silent one back into play).
+    base = make_config(lab)
+    limits = dataclasses.replace(base.limits, min_timeout=0.5, max_timeout=1.0)
+    resolver = Resolver(dataclasses.replace(base, limits=limits))
     await ask(resolver, "www.example.com")
     slow = lab.server("ns1.example.com")
     slow.faults = Faults(silent=True)
@@ -171,7 +177,7 @@ async def test_timed_out_server_is_avoided_for_next_questions(lab: Lab, resolver
     for i in range(10):
         r = await ask(resolver, f"after{i}.example.com")
         assert r.rcode == dns.rcode.NXDOMAIN
-    assert slow.count() == 0
+    assert slow.count() == 0, resolver.cache.infra.items()
 
 
 async def test_hundred_identical_questions_cause_one_walk(lab: Lab, resolver: Resolver) -> None:

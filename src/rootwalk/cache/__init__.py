@@ -186,6 +186,8 @@ class Cache:
         if c.kind is ResponseKind.ANSWER:
             for rrset in c.answer:
                 self.rrsets.put(rrset, answer_trust, now, c.sigs.get((rrset.name, rrset.rdtype)))
+            for rrset in c.glue:
+                self.rrsets.put(rrset, Trust.ADDITIONAL, now)
         elif c.kind is ResponseKind.REFERRAL and c.ns is not None:
             self.rrsets.put(c.ns, Trust.AUTHORITY, now, c.sigs.get((c.ns.name, c.ns.rdtype)))
             for rrset in c.glue:
