@@ -1,0 +1,53 @@
+"""``rootwalk query`` and ``rootwalk lab demo`` as a user runs them: real processes, real sockets."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from rootwalk.lab import Lab
+
+
+def rootwalk(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rootwalk", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_query_trace_shows_each_step_and_dig_style_answer(lab: Lab) -> None:
+    p = rootwalk(
+        "query", "www.example.org", "A", "--trace",
+        "--root-hints", str(lab.root_hints_path), "--upstream-port", str(lab.port),
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert "a.root-servers.net." in out or "b.root-servers.net." in out
+    assert "referral: to org." in out and "referral: to example.org." in out
+    assert "glueless example.org." in out  # the sub-resolution of ns1/ns2.example.net
+    assert " ms " in out  # round-trip times
+    assert ";; ANSWER SECTION:" in out
+    assert "www.example.org.\t300\tIN\tA\t192.0.2.50" in out
+    assert "status: NOERROR" in out
+
+
+def test_query_reports_nxdomain_and_bad_arguments(lab: Lab) -> None:
+    args = ["--root-hints", str(lab.root_hints_path), "--upstream-port", str(lab.port)]
+    p = rootwalk("query", "nope.example.com", *args)
+    assert p.returncode == 0 and "status: NXDOMAIN" in p.stdout and "SOA" in p.stdout
+    p = rootwalk("query", "www.example.com", "NOTATYPE", *args)
+    assert p.returncode == 2 and "bad question" in p.stderr
+    p = rootwalk("query", "www.example.com", "--root-hints", "/nonexistent/hints")
+    assert p.returncode == 2 and "/nonexistent/hints" in p.stderr
+
+
+def test_demo_shows_a_walk_then_cache_hits() -> None:
+    p = rootwalk("lab", "demo")
+    assert p.returncode == 0, p.stderr
+    assert "referral: to com." in p.stdout
+    assert p.stdout.count("cache hit") == 3
+    assert "root servers asked 0 more times" in p.stdout
+    assert "Traceback" not in p.stderr
