@@ -154,6 +154,19 @@ class ServerConfig:
     workers: int = 1
     # On SIGTERM/SIGINT: seconds allowed for questions in progress before exiting.
     shutdown_timeout: float = 2.0
+    # Unbound-style local zones ("home.arpa static") and local data ("nas.home.arpa A 10.0.0.2"),
+    # answered without resolving; PTR records derived for local A/AAAA data.
+    local_zone: tuple[str, ...] = ()
+    local_data: tuple[str, ...] = ()
+    local_data_ptr: bool = True
+    # Hosts files or domain lists; listed names and the names below them are blocked.
+    blocklists: tuple[Path, ...] = ()
+    # "nxdomain", or "null" (0.0.0.0 / :: for A / AAAA).
+    blocklist_action: str = "nxdomain"
+    # Unix socket for `rootwalk ctl` (stats, flush, dump-cache, reload); empty: off.
+    control_socket: str = ""
+    # ADDR:PORT of a Prometheus /metrics HTTP endpoint; empty: off.
+    metrics_listen: str = ""
 
 
 @dataclass(frozen=True)
@@ -325,5 +338,21 @@ def _validate_server(s: ServerConfig, source: str) -> None:
             f"{source}: 'server.log_level' must be one of {', '.join(LOG_LEVELS)}, "
             f"not {s.log_level!r}"
         )
+    if s.blocklist_action not in ("nxdomain", "null"):
+        raise ConfigError(
+            f'{source}: \'server.blocklist_action\' must be "nxdomain" or "null", '
+            f"not {s.blocklist_action!r}"
+        )
     if not 1 <= s.workers <= 256:
         raise ConfigError(f"{source}: 'server.workers' must be 1..256")
+    if s.metrics_listen:
+        try:
+            parse_listen(s.metrics_listen)
+        except ValueError as exc:
+            raise ConfigError(
+                f"{source}: 'server.metrics_listen' {s.metrics_listen!r}: {exc}"
+            ) from None
+    if s.workers > 1 and (s.metrics_listen or s.control_socket):
+        raise ConfigError(
+            f"{source}: 'server.metrics_listen' and 'server.control_socket' need workers = 1"
+        )

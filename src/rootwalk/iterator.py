@@ -9,6 +9,7 @@ other clients' work: waiting on another task that may itself wait on us could de
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 
 import dns.name
@@ -82,10 +83,8 @@ class Iterator:
             if self.cache.rrsets.get(root, dns.rdatatype.NS, self.clock.now()) is not None:
                 return
             question = Question(root, dns.rdatatype.NS)
-            try:
+            with contextlib.suppress(ResolverError):
                 await self._run(question, budget, 0, (question,), deadline, trace)
-            except ResolverError:
-                pass
 
     async def _run(
         self,

@@ -1,4 +1,4 @@
-"""``rootwalk query`` and ``rootwalk lab demo`` as a user runs them: real processes, real sockets."""
+"""``rootwalk query`` and ``rootwalk lab demo`` as a user runs them: real processes and sockets."""
 
 from __future__ import annotations
 

@@ -1,0 +1,336 @@
+"""The running server: sockets, the resolver, signals, reload and graceful shutdown.
+
+Every socket is bound before anything else starts, so a bad address fails fast with one line
+(``BindError``). Then one asyncio loop serves all of them: UDP datagrams and TCP connections
+go to the same ``Handler``, which shares one ``Resolver`` (and so one cache).
+
+Signals: SIGTERM and SIGINT stop accepting, give questions in progress
+``server.shutdown_timeout`` seconds, close the sockets and return 0. SIGHUP re-reads the
+configuration file: server settings (access control, query log, log level, TCP limits) apply
+at once and the cache is kept; a broken file is reported and the running configuration stays.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import errno
+import logging
+import signal
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rootwalk.config import Config, format_listen, load_config, parse_listen
+from rootwalk.errors import ConfigError
+from rootwalk.resolver import Resolver
+from rootwalk.server.control import ControlService, MetricsService
+from rootwalk.server.handler import Handler
+from rootwalk.server.inflight import Inflight
+from rootwalk.server.tcp import TcpService
+from rootwalk.server.udp import UdpProtocol
+
+__all__ = ["BindError", "Listener", "Server", "bind_all", "bind_metrics", "configure_logging"]
+
+log = logging.getLogger("rootwalk.server")
+
+_UDP_RCVBUF = 4 * 1024 * 1024
+_TCP_BACKLOG = 256
+_PORT0_RETRIES = 20
+
+
+class BindError(Exception):
+    """A listen address could not be bound; ``str()`` is the one line to show."""
+
+
+@dataclass
+class Listener:
+    """A bound UDP + TCP socket pair on one address and port."""
+
+    host: str
+    port: int
+    udp: socket.socket
+    tcp: socket.socket
+
+    @property
+    def name(self) -> str:
+        return format_listen(self.host, self.port)
+
+    def close(self) -> None:
+        self.udp.close()
+        self.tcp.close()
+
+
+def _why(exc: OSError, host: str, port: int) -> str:
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        if 0 < port < 1024:
+            return "permission denied (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+        return "permission denied"
+    if exc.errno == errno.EADDRINUSE:
+        return "address already in use (is another DNS server running there?)"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"{host} is not an address of this machine"
+    if exc.errno == errno.EAFNOSUPPORT:
+        return "this address family is not available here"
+    return exc.strerror or str(exc)
+
+
+def _socket(host: str, port: int, kind: socket.SocketKind, reuseport: bool) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    info = socket.getaddrinfo(host, port, family, kind, 0, socket.AI_NUMERICHOST)
+    sock = socket.socket(family, kind)
+    try:
+        if family == socket.AF_INET6:
+            # Serve exactly the address given: [::] must not swallow 0.0.0.0.
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        if kind == socket.SOCK_STREAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        else:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _UDP_RCVBUF)
+        if reuseport:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(info[0][4])
+        if kind == socket.SOCK_STREAM:
+            sock.listen(_TCP_BACKLOG)
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+def bind_one(host: str, port: int, *, reuseport: bool = False) -> Listener:
+    """Bind UDP and TCP on host:port (port 0: the same free port for both)."""
+    name = format_listen(host, port)
+    for _attempt in range(_PORT0_RETRIES):
+        proto = "udp"
+        try:
+            udp = _socket(host, port, socket.SOCK_DGRAM, reuseport)
+        except OSError as exc:
+            raise BindError(_bind_line(name, proto, _why(exc, host, port))) from None
+        real_port = udp.getsockname()[1]
+        try:
+            tcp = _socket(host, real_port, socket.SOCK_STREAM, reuseport)
+        except OSError as exc:
+            udp.close()
+            if port == 0 and exc.errno == errno.EADDRINUSE:
+                continue  # the port chosen for UDP is taken for TCP: pick another
+            raise BindError(_bind_line(name, "tcp", _why(exc, host, port))) from None
+        return Listener(host, real_port, udp, tcp)
+    raise BindError(_bind_line(name, "tcp", "no port free for both UDP and TCP"))
+
+
+def _bind_line(name: str, proto: str, why: str) -> str:
+    return (
+        f"rootwalk: cannot listen on {name} ({proto}): {why}; "
+        "choose another address or port, e.g. --listen 127.0.0.1:5300"
+    )
+
+
+def bind_all(config: Config, *, reuseport: bool = False) -> list[Listener]:
+    """Bind every ``server.listen`` address, or none (BindError names the first failure)."""
+    listeners: list[Listener] = []
+    try:
+        for text in config.server.listen:
+            host, port = parse_listen(text)
+            listeners.append(bind_one(host, port, reuseport=reuseport))
+    except BaseException:
+        for listener in listeners:
+            listener.close()
+        raise
+    return listeners
+
+
+def bind_metrics(config: Config) -> socket.socket | None:
+    """The TCP socket of ``server.metrics_listen`` (None when off); BindError if it fails."""
+    if not config.server.metrics_listen:
+        return None
+    host, port = parse_listen(config.server.metrics_listen)
+    try:
+        return _socket(host, port, socket.SOCK_STREAM, False)
+    except OSError as exc:
+        name = format_listen(host, port)
+        raise BindError(
+            f"rootwalk: cannot serve metrics on {name} (tcp): {_why(exc, host, port)}; "
+            "choose another address in server.metrics_listen"
+        ) from None
+
+
+def configure_logging(config: Config, verbose: int = 0) -> None:
+    """Root level from ``server.log_level`` (``-v`` wins); server events always at INFO."""
+    level = logging.getLevelName(config.server.log_level.upper())
+    if verbose:
+        level = logging.DEBUG if verbose > 1 else min(level, logging.INFO)
+    root = logging.getLogger()
+    if not root.handlers:
+        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root.setLevel(level)
+    # Start, stop and reload lines (and the query log, when on) are shown at any log level.
+    logging.getLogger("rootwalk.server").setLevel(min(level, logging.INFO))
+    logging.getLogger("rootwalk.query").setLevel(logging.INFO)
+
+
+class Server:
+    def __init__(
+        self,
+        config: Config,
+        listeners: list[Listener],
+        *,
+        config_path: Path | None = None,
+        overrides: Callable[[Config], Config] = lambda c: c,
+        resolver: Resolver | None = None,
+        verbose: int = 0,
+        announce: bool = True,
+        on_ready: Callable[[], None] | None = None,
+        name: str = "",
+        metrics_sock: socket.socket | None = None,
+    ) -> None:
+        self.config = config
+        self.listeners = listeners
+        self.config_path = config_path
+        self.overrides = overrides
+        self.verbose = verbose
+        self.announce = announce
+        self.on_ready = on_ready
+        self.name = name
+        self.metrics_sock = metrics_sock
+        self.resolver = resolver or Resolver(config)
+        self.handler = Handler(self.resolver, config)
+        self.inflight = Inflight(config.server.max_inflight)
+        s = config.server
+        self.tcp = TcpService(
+            self.handler,
+            self.inflight,
+            idle_timeout=s.tcp_idle_timeout,
+            max_connections=s.max_tcp_connections,
+            max_pipeline=s.max_tcp_pipeline,
+        )
+        self.udp: list[tuple[asyncio.DatagramTransport, UdpProtocol]] = []
+        self.control: ControlService | None = None
+        self.metrics: MetricsService | None = None
+        self._stop: asyncio.Event | None = None
+        self.started = time.monotonic()
+
+    # -- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for listener in self.listeners:
+            transport, protocol = await loop.create_datagram_endpoint(
+                lambda: UdpProtocol(self.handler, self.inflight), sock=listener.udp
+            )
+            self.udp.append((transport, protocol))
+            await self.tcp.start(listener.tcp)
+        s = self.config.server
+        if s.control_socket:
+            self.control = ControlService(self, s.control_socket)
+            await self.control.start()
+        if self.metrics_sock is not None:
+            self.metrics = MetricsService(self)
+            await self.metrics.start(self.metrics_sock)
+        if self.announce:
+            for listener in self.listeners:
+                log.info("listening on %s (udp, tcp)", listener.name)
+        if self.on_ready is not None:
+            self.on_ready()
+
+    async def run(self, *, install_signals: bool = True) -> int:
+        """Serve until stop() (or SIGTERM/SIGINT); returns the exit status."""
+        loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        if install_signals:
+            loop.add_signal_handler(signal.SIGTERM, self.stop, "SIGTERM")
+            loop.add_signal_handler(signal.SIGINT, self.stop, "SIGINT")
+            loop.add_signal_handler(signal.SIGHUP, self._sighup)
+        try:
+            await self.start()
+            await self._stop.wait()
+            await self.shutdown()
+        finally:
+            if install_signals:
+                for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                    loop.remove_signal_handler(sig)
+        return 0
+
+    def _sighup(self) -> None:
+        self.reload()
+
+    def stop(self, why: str = "stop requested") -> None:
+        if self._stop is not None and not self._stop.is_set():
+            log.info("%s: stopping%s", why, f" {self.name}" if self.name else "")
+            self._stop.set()
+
+    async def shutdown(self) -> None:
+        """Stop accepting, let questions in progress finish (bounded), close everything."""
+        for _transport, protocol in self.udp:
+            protocol.accepting = False
+        self.tcp.stop_accepting()
+        for service in (self.control, self.metrics):
+            if service is not None:
+                service.close()
+        left = await self.inflight.drain(self.config.server.shutdown_timeout)
+        if left:
+            log.info("%d question(s) still in progress abandoned", left)
+        for transport, _protocol in self.udp:
+            transport.close()
+        self.tcp.close_connections()
+        for listener in self.listeners:
+            listener.close()
+        if self.announce:
+            log.info("stopped")
+
+    # -- reload -----------------------------------------------------------------------------
+
+    def reload(self) -> tuple[bool, str]:
+        """SIGHUP: re-read the configuration file, keep the cache; keep running on errors."""
+        if self.config_path is None:
+            message = "no configuration file given (--config); nothing to reload"
+            log.warning("reload: %s", message)
+            return False, message
+        try:
+            new = self.overrides(load_config(self.config_path))
+            self.apply(new)  # ConfigError for an unreadable blocklist, a bad local_data line
+        except ConfigError as exc:
+            log.error("reload failed, keeping the running configuration: %s", exc)
+            return False, str(exc)
+        except Exception as exc:  # never let a reload take the server down
+            log.error("reload failed, keeping the running configuration: %r", exc)
+            return False, repr(exc)
+        message = f"configuration reloaded from {self.config_path}"
+        log.info("%s", message)
+        return True, message
+
+    def apply(self, new: Config) -> None:
+        old = self.config
+        fixed = ("listen", "workers", "control_socket", "metrics_listen")
+        for key in fixed:
+            if getattr(new.server, key) != getattr(old.server, key):
+                log.warning("server.%s applies at the next restart only", key)
+        for section in ("resolver", "cache", "limits"):
+            if getattr(new, section) != getattr(old, section):
+                log.warning(
+                    "changes to [%s] apply at the next restart (the cache is kept)", section
+                )
+        # Keep what cannot change live, so a later reload compares against what runs.
+        new = dataclasses.replace(
+            new,
+            resolver=old.resolver,
+            cache=old.cache,
+            limits=old.limits,
+            server=dataclasses.replace(
+                new.server, **{key: getattr(old.server, key) for key in fixed}
+            ),
+        )
+        # First: raises ConfigError (unreadable blocklist...) and then changes nothing.
+        self.handler.configure(new, str(self.config_path or "config"))
+        self.config = new
+        s = new.server
+        self.inflight.limit = s.max_inflight
+        self.tcp.idle_timeout = s.tcp_idle_timeout
+        self.tcp.max_connections = s.max_tcp_connections
+        self.tcp.max_pipeline = s.max_tcp_pipeline
+        configure_logging(new, self.verbose)

@@ -1,0 +1,254 @@
+"""The control channel (``rootwalk ctl``) and the Prometheus metrics endpoint.
+
+Control: a Unix socket (``server.control_socket``), one command line per connection, the answer
+is ``ok`` or ``error: ...`` on the first line and details after it. File permissions on the
+socket are the access control (mode 0600: the user rootwalk runs as, and root).
+
+Commands: ``stats``, ``flush NAME``, ``flush-all``, ``dump-cache``, ``reload``.
+
+Metrics: ``GET /metrics`` on ``server.metrics_listen``, in the Prometheus text format 0.0.4.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import dns.exception
+import dns.name
+import dns.rdatatype
+
+if TYPE_CHECKING:
+    from rootwalk.server.app import Server
+
+__all__ = ["ControlService", "MetricsService", "metrics_text", "stats_lines"]
+
+log = logging.getLogger("rootwalk.server")
+
+_MAX_LINE = 1024
+_TIMEOUT = 5.0
+
+
+def stats_lines(server: Server) -> list[str]:
+    """``key value`` lines: the handler's counters and a few gauges."""
+    gauges = {
+        "uptime_seconds": f"{time.monotonic() - server.started:.0f}",
+        "cache_entries": str(len(server.resolver.cache)),
+        "inflight": str(len(server.inflight)),
+        "tcp_connections": str(len(server.tcp.connections)),
+        "resolutions_started": str(server.resolver.resolutions_started),
+    }
+    counters = {k: str(v) for k, v in sorted(server.handler.stats.items())}
+    return [f"{k} {v}" for k, v in {**gauges, **counters}.items()]
+
+
+def metrics_text(server: Server) -> str:
+    stats = server.handler.stats
+    out: list[str] = []
+
+    def family(name: str, kind: str, helptext: str, samples: list[tuple[str, float]]) -> None:
+        out.append(f"# HELP rootwalk_{name} {helptext}")
+        out.append(f"# TYPE rootwalk_{name} {kind}")
+        for labels, value in samples:
+            out.append(f"rootwalk_{name}{labels} {value:g}")
+
+    family(
+        "queries_total",
+        "counter",
+        "Client messages received.",
+        [
+            ('{transport="udp"}', stats["queries_udp"]),
+            ('{transport="tcp"}', stats["queries_tcp"]),
+        ],
+    )
+    rcodes = sorted(k[6:] for k in stats if k.startswith("rcode_"))
+    family(
+        "responses_total",
+        "counter",
+        "Answers sent, by rcode.",
+        [(f'{{rcode="{r}"}}', stats[f"rcode_{r}"]) for r in rcodes],
+    )
+    family(
+        "cache_results_total",
+        "counter",
+        "Answers by cache result (hit, miss, stale, local, - for none).",
+        [(f'{{result="{k[6:]}"}}', v) for k, v in sorted(stats.items()) if k.startswith("cache_")],
+    )
+    family(
+        "dropped_total",
+        "counter",
+        "Client messages not answered, by reason.",
+        [
+            (f'{{reason="{k[8:]}"}}', v)
+            for k, v in sorted(stats.items())
+            if k.startswith("dropped_")
+        ],
+    )
+    family("truncated_total", "counter", "UDP answers sent with TC=1.", [("", stats["truncated"])])
+    family(
+        "internal_errors_total",
+        "counter",
+        "Unexpected errors answered with SERVFAIL.",
+        [("", stats["internal_errors"])],
+    )
+    family(
+        "resolutions_total",
+        "counter",
+        "Resolutions started by the engine.",
+        [("", server.resolver.resolutions_started)],
+    )
+    family("cache_entries", "gauge", "Entries in the cache.", [("", len(server.resolver.cache))])
+    family("inflight", "gauge", "Questions being answered.", [("", len(server.inflight))])
+    family("tcp_connections", "gauge", "Open TCP connections.", [("", len(server.tcp.connections))])
+    family(
+        "uptime_seconds",
+        "gauge",
+        "Seconds since start.",
+        [("", round(time.monotonic() - server.started))],
+    )
+    return "\n".join(out) + "\n"
+
+
+class ControlService:
+    def __init__(self, server: Server, path: str) -> None:
+        self.server = server
+        self.path = path
+        self._srv: asyncio.Server | None = None
+
+    def _remove_stale(self) -> None:
+        path = Path(self.path)
+        if path.is_socket():
+            path.unlink()  # a stale socket from an earlier run
+
+    async def start(self) -> None:
+        self._remove_stale()
+        old = os.umask(0o177)
+        try:
+            self._srv = await asyncio.start_unix_server(self._client, path=self.path)
+        finally:
+            os.umask(old)
+        log.info("control socket %s", self.path)
+
+    def close(self) -> None:
+        if self._srv is not None:
+            self._srv.close()
+            with contextlib.suppress(OSError):
+                Path(self.path).unlink()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(_TIMEOUT):
+                line = await reader.readline()
+            reply = self.run(line[:_MAX_LINE].decode(errors="replace").strip())
+            writer.write(reply.encode())
+            await writer.drain()
+        except (TimeoutError, ConnectionError):
+            pass
+        except Exception:
+            log.exception("control command failed")
+        finally:
+            writer.close()
+
+    def run(self, command: str) -> str:
+        words = command.split()
+        if not words:
+            return "error: empty command\n"
+        cmd, args = words[0].lower(), words[1:]
+        cache = self.server.resolver.cache
+        handlers: dict[str, Callable[[], str]] = {
+            "stats": lambda: "ok\n" + "\n".join(stats_lines(self.server)) + "\n",
+            "flush-all": self._flush_all,
+            "dump-cache": lambda: "ok\n" + self._dump(),
+            "reload": self._reload,
+        }
+        if cmd == "flush":
+            if len(args) != 1:
+                return "error: usage: flush NAME\n"
+            try:
+                name = dns.name.from_text(args[0])
+            except dns.exception.DNSException as exc:
+                return f"error: bad name {args[0]!r}: {exc}\n"
+            return f"ok\n{cache.flush(name)} entries removed\n"
+        if cmd not in handlers or args:
+            return f"error: unknown command {command!r} (stats, flush NAME, flush-all, ...)\n"
+        return handlers[cmd]()
+
+    def _flush_all(self) -> str:
+        self.server.resolver.cache.flush_all()
+        return "ok\n"
+
+    def _reload(self) -> str:
+        ok, message = self.server.reload()
+        return f"ok\n{message}\n" if ok else f"error: {message}\n"
+
+    def _dump(self) -> str:
+        cache = self.server.resolver.cache
+        now = self.server.resolver.clock.now()
+        lines = []
+        for (_name, _rdtype), entry in cache.rrsets.items():
+            ttl = int(entry.expires - now)
+            trust = entry.trust.name.lower()
+            for line in entry.rrset.to_text().splitlines():
+                parts = line.split(None, 2)
+                lines.append(f"{parts[0]} {ttl} {parts[2]} ; {trust}")
+        for (name, rdtype), neg in cache.negative.items():
+            ttl = int(neg.expires - now)
+            kind = (
+                "NXDOMAIN"
+                if neg.nxdomain
+                else f"NODATA {dns.rdatatype.to_text(dns.rdatatype.RdataType.make(rdtype))}"
+            )
+            lines.append(f"; {name} {ttl} {kind}")
+        return "\n".join(lines) + ("\n" if lines else "")
+
+
+class MetricsService:
+    """A minimal HTTP/1.0 server: ``GET /metrics`` and nothing else."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self._srv: asyncio.Server | None = None
+
+    async def start(self, sock: socket.socket) -> str:
+        self._srv = await asyncio.start_server(self._client, sock=sock)
+        host, port = sock.getsockname()[:2]
+        name = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        log.info("metrics on http://%s/metrics", name)
+        return name
+
+    def close(self) -> None:
+        if self._srv is not None:
+            self._srv.close()
+
+    async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            async with asyncio.timeout(_TIMEOUT):
+                request = await reader.readline()
+                while (await reader.readline()).strip():
+                    pass  # headers: ignored
+            parts = request.decode(errors="replace").split()
+            if len(parts) >= 2 and parts[0] == "GET" and parts[1].split("?")[0] == "/metrics":
+                status, body = "200 OK", metrics_text(self.server)
+                ctype = "text/plain; version=0.0.4; charset=utf-8"
+            else:
+                status, body, ctype = "404 Not Found", "only /metrics here\n", "text/plain"
+            data = body.encode()
+            head = (
+                f"HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\n"
+                f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+            )
+            writer.write(head.encode() + data)
+            await writer.drain()
+        except (TimeoutError, ConnectionError, ValueError):
+            pass
+        except Exception:
+            log.exception("metrics request failed")
+        finally:
+            writer.close()

@@ -1,0 +1,327 @@
+"""One client message in, one answer out: request checks, policy and rendering (no sockets).
+
+``Handler.handle(wire, peer, tcp=...)`` is the whole protocol front end; the UDP and TCP loops
+only move bytes. Keeping parsing and rendering in one function leaves room for a later
+wire-level fast path (answering straight from a cache of rendered answers) in front of the
+dnspython parse.
+
+Choices, with the RFC or the resolver they follow (docs/nameserver.md repeats them):
+
+* Shorter than a header, or QR=1: no answer at all (answering responses makes loops).
+* Opcode other than QUERY: NOTIMP. TSIG-signed: NOTAUTH (rootwalk holds no keys).
+* Unparseable, QDCOUNT != 1, or records in the answer/authority sections: FORMERR (Unbound
+  ``worker_check_request``).
+* EDNS (RFC 6891): OPT in the answer only when the query had one; we advertise
+  ``server.edns_payload`` (1232); the client's size is honoured (at least 512); version > 0
+  gets BADVERS. Extended DNS Errors (RFC 8914) go into the OPT when the client sent one.
+* A UDP answer that does not fit: TC=1 with the answer, authority and additional sections
+  emptied (RFC 1035 §4.2.1, RFC 7766 §5), so the client retries over TCP.
+* Class other than IN: REFUSED with EDE 21 (Not Supported). AXFR/IXFR: REFUSED (a resolver
+  has no zones to transfer; Unbound does the same). MAILA/MAILB: NOTIMP. OPT/TSIG/TKEY as a
+  question type: FORMERR.
+* ANY (RFC 8482): one RRset, the address records of the name or the CNAME it owns; when there
+  is none, the synthesized ``HINFO "RFC8482" ""`` of RFC 8482 §4.2.
+* RD=0 (RFC 1034 §4.3.1): answered from the cache only; never starts a resolution. Refused for
+  clients whose access is ``allow`` (not ``allow_snoop``), as Unbound refuses cache snooping;
+  when the cache cannot answer, SERVFAIL with EDE 0 "not in cache".
+* Any unexpected exception: SERVFAIL, logged with its traceback; never raised to the loop.
+"""
+
+from __future__ import annotations
+
+import logging
+import struct
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import dns.edns
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.opcode
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+import dns.rrset
+from dns.rdatatype import RdataType
+
+from rootwalk.cache import Cache
+from rootwalk.clock import Clock
+from rootwalk.config import Config
+from rootwalk.errors import EDE
+from rootwalk.resolution import Result
+from rootwalk.server.acl import AccessControl, Action
+from rootwalk.server.local import LocalPolicy
+
+__all__ = ["Handler", "Peer", "ResolverLike", "header_reply"]
+
+log = logging.getLogger("rootwalk.server")
+qlog = logging.getLogger("rootwalk.query")
+
+Peer = tuple[Any, ...]
+
+_QR = 0x8000
+_RD = 0x0100
+_RA = 0x0080
+_CD = 0x0010
+_HEADER = struct.Struct("!HHHHHH")
+
+# Question types that are not data (RFC 6895 §3.1) and how they are answered.
+_FORMERR_TYPES = frozenset({dns.rdatatype.OPT, dns.rdatatype.TSIG, dns.rdatatype.TKEY})
+_REFUSED_TYPES = frozenset({dns.rdatatype.AXFR, dns.rdatatype.IXFR})
+_NOTIMP_TYPES = frozenset({dns.rdatatype.MAILA, dns.rdatatype.MAILB})
+# RFC 8482 §4.2 and Cloudflare use a TTL in this range for the synthesized HINFO.
+_HINFO_TTL = 3600
+_EDE_TEXT_MAX = 200
+_RFC8482_HINFO = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.HINFO, '"RFC8482" ""')
+
+
+class ResolverLike(Protocol):
+    """What the handler needs of rootwalk.resolver.Resolver (tests pass stand-ins)."""
+
+    config: Config
+    cache: Cache
+    clock: Clock
+
+    async def resolve(
+        self, name: dns.name.Name, rdtype: RdataType, rdclass: int = dns.rdataclass.IN
+    ) -> Result: ...
+
+
+def header_reply(wire: bytes, rcode: int) -> bytes:
+    """A header-only reply to ``wire`` (at least 12 bytes): same ID, opcode and RD; QR and RA."""
+    qid, flags = struct.unpack_from("!HH", wire)
+    out_flags = _QR | _RA | (flags & (0x7800 | _RD | _CD)) | (rcode & 0xF)
+    return _HEADER.pack(qid, out_flags, 0, 0, 0, 0)
+
+
+@dataclass
+class Reply:
+    """What to answer, before rendering."""
+
+    rcode: int
+    answer: list[dns.rrset.RRset] = field(default_factory=list)
+    authority: list[dns.rrset.RRset] = field(default_factory=list)
+    ede: list[tuple[int, str]] = field(default_factory=list)
+    cache: str = "-"  # hit, miss, stale, local, or - (no lookup)
+
+
+class Handler:
+    """Turns a client's message into the bytes to send back (or None: stay silent)."""
+
+    def __init__(self, resolver: ResolverLike, config: Config) -> None:
+        self.resolver = resolver
+        self.stats: Counter[str] = Counter()
+        self.configure(config)
+
+    def configure(self, config: Config, source: str = "config") -> None:
+        """Apply (or re-apply, on reload) the server settings; ConfigError changes nothing."""
+        local = LocalPolicy(config.server, source)  # first: it may raise ConfigError
+        self.local = local if local else None
+        self.config = config
+        self.acl = AccessControl(config.server.access_control)
+        self.edns_payload = config.server.edns_payload
+        self.query_log = config.server.query_log
+
+    # -- entry point ------------------------------------------------------------------------
+
+    async def handle(self, wire: bytes, peer: Peer, *, tcp: bool) -> bytes | None:
+        """Answer one message. Never raises (except CancelledError)."""
+        started = time.monotonic()
+        try:
+            return await self._handle(wire, peer, tcp, started)
+        except Exception:
+            # Last resort: a bug must cost one answer, never the server.
+            self.stats["internal_errors"] += 1
+            log.exception("internal error answering %s", _client(peer))
+            if len(wire) < 12 or wire[2] & 0x80:
+                return None
+            return header_reply(wire, dns.rcode.SERVFAIL)
+
+    async def _handle(self, wire: bytes, peer: Peer, tcp: bool, started: float) -> bytes | None:
+        stats = self.stats
+        stats["queries_tcp" if tcp else "queries_udp"] += 1
+        if len(wire) < 12 or wire[2] & 0x80:  # no header, or a response: never answer
+            stats["dropped_malformed"] += 1
+            return None
+        action = self.acl.check(str(peer[0]))
+        if action is Action.DENY:
+            stats["dropped_acl"] += 1
+            return None
+        opcode = (wire[2] >> 3) & 0xF
+        if opcode != dns.opcode.QUERY:
+            stats["rcode_NOTIMP"] += 1
+            return header_reply(wire, dns.rcode.NOTIMP)
+        try:
+            query = dns.message.from_wire(wire)
+        except dns.message.UnknownTSIGKey:
+            stats["rcode_NOTAUTH"] += 1
+            return header_reply(wire, dns.rcode.NOTAUTH)
+        except Exception:
+            stats["rcode_FORMERR"] += 1
+            return header_reply(wire, dns.rcode.FORMERR)
+        return await self._answer(query, peer, action, tcp, started)
+
+    async def _answer(
+        self,
+        query: dns.message.Message,
+        peer: Peer,
+        action: Action,
+        tcp: bool,
+        started: float,
+    ) -> bytes:
+        response = dns.message.Message(id=query.id)
+        response.flags = dns.flags.QR | dns.flags.RA | (query.flags & (dns.flags.RD | dns.flags.CD))
+        response.question = list(query.question[:1])
+        client_edns = query.edns >= 0
+        if client_edns:
+            ednsflags = query.ednsflags & dns.flags.DO
+            response.use_edns(0, ednsflags, self.edns_payload)
+        if tcp:
+            max_size = 65535
+        elif client_edns:
+            max_size = min(max(512, query.payload), self.edns_payload)
+        else:
+            max_size = 512
+
+        reply = await self._decide(query, action)
+        response.set_rcode(dns.rcode.Rcode.make(reply.rcode))
+        response.answer = reply.answer
+        response.authority = reply.authority
+        if client_edns and reply.ede:
+            response.use_edns(
+                0,
+                response.ednsflags,
+                self.edns_payload,
+                options=[
+                    dns.edns.EDEOption(dns.edns.EDECode.make(code), text[:_EDE_TEXT_MAX])
+                    for code, text in reply.ede
+                ],
+            )
+        wire = self._render(response, max_size, tcp)
+        self.stats[f"rcode_{dns.rcode.to_text(dns.rcode.Rcode.make(reply.rcode))}"] += 1
+        self.stats[f"cache_{reply.cache}"] += 1
+        if self.query_log:
+            self._log_query(query, peer, reply, tcp, started)
+        return wire
+
+    # -- policy -----------------------------------------------------------------------------
+
+    async def _decide(self, query: dns.message.Message, action: Action) -> Reply:
+        if len(query.question) != 1 or query.answer or query.authority:
+            return Reply(dns.rcode.FORMERR)
+        if query.edns > 0:
+            return Reply(dns.rcode.BADVERS)
+        q = query.question[0]
+        qname, qtype = q.name, RdataType(q.rdtype)
+        if qtype in _FORMERR_TYPES:
+            return Reply(dns.rcode.FORMERR)
+        if action is Action.REFUSE:
+            return Reply(dns.rcode.REFUSED, ede=[(EDE.PROHIBITED, "access refused")])
+        if q.rdclass != dns.rdataclass.IN:
+            return Reply(dns.rcode.REFUSED, ede=[(21, "only class IN is served")])
+        if qtype in _REFUSED_TYPES:
+            return Reply(dns.rcode.REFUSED, ede=[(21, "zone transfers are not served")])
+        if qtype in _NOTIMP_TYPES:
+            return Reply(dns.rcode.NOTIMP)
+        any_query = qtype == dns.rdatatype.ANY
+        ask = dns.rdatatype.A if any_query else qtype
+        local = self.local.answer(qname, ask) if self.local is not None else None
+        if local is not None:
+            reply = Reply(local.rcode, local.answer, local.authority, local.ede, cache="local")
+            return _minimal_any(qname, reply) if any_query else reply
+        if not query.flags & dns.flags.RD:
+            if action is not Action.ALLOW_SNOOP:
+                return Reply(
+                    dns.rcode.REFUSED,
+                    ede=[(EDE.PROHIBITED, "non-recursive (RD=0) questions are not allowed")],
+                )
+            reply = self._from_cache(qname, ask)
+        else:
+            result = await self.resolver.resolve(qname, ask)
+            cache = "stale" if result.stale else "hit" if result.from_cache else "miss"
+            reply = Reply(result.rcode, result.answer, result.authority, result.ede, cache)
+        if any_query:
+            reply = _minimal_any(qname, reply)
+        return reply
+
+    def _from_cache(self, qname: dns.name.Name, qtype: RdataType) -> Reply:
+        r = self.resolver
+        hit = r.cache.lookup(qname, qtype, r.clock.now(), max_chain=r.config.limits.max_cname_chain)
+        if hit is None or not hit.complete:
+            return Reply(
+                dns.rcode.SERVFAIL,
+                ede=[(EDE.OTHER, "not in cache and recursion not desired (RD=0)")],
+                cache="miss",
+            )
+        if hit.answer:
+            return Reply(dns.rcode.NOERROR, hit.chain + hit.answer, cache="hit")
+        rcode = dns.rcode.NXDOMAIN if hit.nxdomain else dns.rcode.NOERROR
+        auth = [hit.soa] if hit.soa is not None else []
+        return Reply(rcode, hit.chain, auth, cache="hit")
+
+    # -- rendering --------------------------------------------------------------------------
+
+    def _render(self, response: dns.message.Message, max_size: int, tcp: bool) -> bytes:
+        try:
+            return response.to_wire(max_size=max_size)
+        except dns.exception.TooBig:
+            pass
+        response.answer = []
+        response.authority = []
+        response.additional = []
+        if tcp:  # larger than a DNS message can be: nothing sensible to send but a failure
+            response.set_rcode(dns.rcode.SERVFAIL)
+            self.stats["too_big"] += 1
+        else:
+            response.flags |= dns.flags.TC
+            self.stats["truncated"] += 1
+        return response.to_wire(max_size=max_size)
+
+    def _log_query(
+        self, query: dns.message.Message, peer: Peer, reply: Reply, tcp: bool, started: float
+    ) -> None:
+        ms = (time.monotonic() - started) * 1000.0
+        if query.question:
+            q = query.question[0]
+            name, qtype = q.name.to_text(), dns.rdatatype.to_text(q.rdtype)
+        else:
+            name, qtype = "-", "-"
+        qlog.info(
+            "query %s %s %s %s %s %.1fms cache=%s",
+            _client(peer),
+            "tcp" if tcp else "udp",
+            name,
+            qtype,
+            dns.rcode.to_text(dns.rcode.Rcode.make(reply.rcode)),
+            ms,
+            reply.cache,
+        )
+
+
+def _minimal_any(qname: dns.name.Name, reply: Reply) -> Reply:
+    """RFC 8482 §4.1/4.2: answer ANY with one RRset owned by the name, or a synthesized HINFO."""
+    if reply.rcode != dns.rcode.NOERROR:
+        return reply
+    own = [r for r in reply.answer if r.name == qname][:1]
+    if own:
+        return Reply(reply.rcode, own, [], reply.ede, reply.cache)
+    hinfo = _RFC8482_HINFO
+    ttl = _HINFO_TTL
+    for rrset in reply.authority:
+        if rrset.rdtype == dns.rdatatype.SOA:
+            ttl = min(ttl, rrset.ttl)
+    return Reply(reply.rcode, [dns.rrset.from_rdata(qname, ttl, hinfo)], [], reply.ede, reply.cache)
+
+
+def _client(peer: Sequence[Any]) -> str:
+    try:
+        host, port = peer[0], peer[1]
+    except (IndexError, TypeError):
+        return str(peer)
+    return f"[{host}]:{port}" if ":" in str(host) else f"{host}:{port}"

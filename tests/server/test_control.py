@@ -1,0 +1,97 @@
+"""``rootwalk ctl`` over the control socket, and the Prometheus /metrics endpoint."""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+from pathlib import Path
+
+import dns.rcode
+import pytest
+
+from rootwalk.lab import Lab
+
+from .conftest import ask, lab_config, run_cli, start_server
+
+
+def ctl(sock: Path, *words: str) -> tuple[int, str, str]:
+    p = run_cli(["ctl", "--socket", str(sock), *words])
+    return p.returncode, p.stdout, p.stderr
+
+
+def test_ctl_and_metrics(lab: Lab, tmp_path: Path) -> None:
+    sock = tmp_path / "ctl.sock"
+    extra = f'control_socket = "{sock}"\nmetrics_listen = "127.0.0.1:0"\n'
+    proc = start_server(lab, tmp_path, extra, listen=["127.0.0.1:0"])
+    where = proc.addresses[0]
+    try:
+        found = proc.find(r"metrics on (http://\S+/metrics)")  # logged before "listening"
+        assert found is not None, proc.stderr
+        metrics = found.group(1)
+        assert (sock.stat().st_mode & 0o777) == 0o600
+        assert ask(where, "www.example.com").answer
+        assert ask(where, "nonexistent.example.com").rcode() == dns.rcode.NXDOMAIN
+        rc, out, _ = ctl(sock, "stats")
+        stats = dict(line.split(" ", 1) for line in out.splitlines())
+        assert rc == 0 and int(stats["cache_entries"]) > 0 and int(stats["queries_udp"]) >= 2
+        rc, out, _ = ctl(sock, "dump-cache")
+        assert rc == 0 and "www.example.com. " in out and "192.0.2.1" in out
+        assert "nonexistent.example.com." in out and "NXDOMAIN" in out
+        # flush NAME: the next question goes to the lab again.
+        lab.reset_counters()
+        rc, out, _ = ctl(sock, "flush", "www.example.com")
+        assert rc == 0 and "removed" in out
+        ask(where, "www.example.com")
+        ns = [lab.server("ns1.example.com"), lab.server("ns2.example.com")]
+        assert sum(s.count(name="www.example.com") for s in ns) == 1
+        rc, _, _ = ctl(sock, "flush-all")
+        assert rc == 0
+        assert ctl(sock, "stats")[1].splitlines()[1] == "cache_entries 0"
+        # reload: ok, then a broken file reported with status 1.
+        rc, out, _ = ctl(sock, "reload")
+        assert rc == 0 and "reloaded" in out
+        assert proc.config_path is not None
+        proc.config_path.write_text(lab_config(lab, "workers = 'two'\n", ["127.0.0.1:0"]))
+        rc, _, err = ctl(sock, "reload")
+        assert rc == 1 and "server.workers" in err
+        assert ctl(sock, "flush")[0] == 1  # usage error
+        # Prometheus text format.
+        with urllib.request.urlopen(metrics, timeout=5) as r:  # noqa: S310 (loopback)
+            body = r.read().decode()
+            assert r.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+        assert 'rootwalk_queries_total{transport="udp"}' in body
+        assert 'rootwalk_responses_total{rcode="NXDOMAIN"} 1' in body
+        assert "# TYPE rootwalk_cache_entries gauge" in body
+        with pytest.raises(urllib.error.HTTPError):
+            urllib.request.urlopen(metrics.replace("/metrics", "/"), timeout=5)  # noqa: S310
+    finally:
+        assert proc.stop() == 0
+    assert not sock.exists()  # removed on exit
+    assert "Traceback" not in proc.stderr
+
+
+def test_ctl_without_a_server(tmp_path: Path) -> None:
+    rc, _, err = ctl(tmp_path / "nothing.sock", "stats")
+    assert rc == 2 and "cannot reach" in err
+    p = run_cli(["ctl", "stats"])
+    assert p.returncode == 2 and "--socket" in p.stderr
+
+
+def test_control_needs_one_worker(tmp_path: Path) -> None:
+    path = tmp_path / "r.toml"
+    path.write_text(f'[server]\nworkers = 2\ncontrol_socket = "{tmp_path / "c.sock"}"\n')
+    p = run_cli(["check-config", str(path)])
+    assert p.returncode == 2 and "workers = 1" in p.stderr
+
+
+def test_metrics_port_in_use(lab: Lab, tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        path = tmp_path / "r.toml"
+        path.write_text(lab_config(lab, f'metrics_listen = "127.0.0.1:{port}"\n', ["127.0.0.1:0"]))
+        p = run_cli(["serve", "--config", str(path)])
+    assert p.returncode == 2, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"127.0.0.1:{port}" in lines[0]
