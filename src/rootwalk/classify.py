@@ -63,11 +63,20 @@ class Classified:
 
 
 def classify(
-    response: dns.message.Message, qname: dns.name.Name, qtype: RdataType, zone: dns.name.Name
+    response: dns.message.Message,
+    qname: dns.name.Name,
+    qtype: RdataType,
+    zone: dns.name.Name,
+    *,
+    recursive: bool = False,
 ) -> Classified:
-    """Classify ``response`` to the question (qname, qtype) sent to a server for ``zone``."""
+    """Classify ``response`` to the question (qname, qtype) sent to a server for ``zone``.
+
+    ``recursive``: the server is a forwarder answering with RD=1, so its answers are taken as
+    final although they carry no AA bit (they come from its cache).
+    """
     rcode = response.rcode()
-    aa = bool(response.flags & dns.flags.AA)
+    aa = bool(response.flags & dns.flags.AA) or recursive
 
     def bad(kind: ResponseKind, reason: str) -> Classified:
         return Classified(kind, qname, qtype, rcode, aa, target=qname, reason=reason)

@@ -16,12 +16,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import dns.exception
+import dns.name
+
 from rootwalk.errors import ConfigError
 
 __all__ = [
     "ACL_ACTIONS",
     "CacheConfig",
     "Config",
+    "ForwardZone",
     "Limits",
     "LOG_LEVELS",
     "ResolverConfig",
@@ -31,6 +35,7 @@ __all__ = [
     "load_config",
     "parse_access_entry",
     "parse_config",
+    "parse_forward_address",
     "parse_listen",
 ]
 
@@ -100,6 +105,15 @@ class CacheConfig:
 
 
 @dataclass(frozen=True)
+class ForwardZone:
+    """Questions at or below ``name`` go to these servers instead of being walked (Unbound
+    ``forward-zone``). Addresses are ``IP`` or ``IP@PORT``; queries carry RD=1."""
+
+    name: str
+    addresses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class ResolverConfig:
     """The iterative engine and its upstream transport."""
 
@@ -119,6 +133,10 @@ class ResolverConfig:
     edns_payload: int = 1232
     # Send queries to IPv6 server addresses as well as IPv4.
     ipv6: bool = True
+    # Zones answered by other (recursive or authoritative) servers, e.g. an internal
+    # "corp.example" on the LAN. TOML: forward_zones = [{name = "corp.example",
+    # addresses = ["10.0.0.53", "10.0.0.54@5353"]}]
+    forward_zones: tuple[ForwardZone, ...] = ()
 
     def allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
         return [ipaddress.ip_network(n, strict=False) for n in self.upstream_allow]
@@ -196,6 +214,17 @@ def parse_listen(text: str) -> tuple[str, int]:
             raise ValueError("IPv6 addresses are written [ADDR]:PORT, e.g. [::1]:53")
     if not port_text.isdigit() or not 0 <= int(port_text) <= 65535:
         raise ValueError(f"port must be 0..65535, not {port_text!r}")
+    return host, int(port_text)
+
+
+def parse_forward_address(text: str, default_port: int = 53) -> tuple[str, int]:
+    """``"192.0.2.1"`` or ``"192.0.2.1@5353"`` (Unbound's notation) to (address, port)."""
+    host, sep, port_text = text.strip().partition("@")
+    ipaddress.ip_address(host)
+    if not sep:
+        return host, default_port
+    if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
+        raise ValueError(f"port must be 1..65535, not {port_text!r}")
     return host, int(port_text)
 
 
@@ -294,6 +323,21 @@ def _validate(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: 'resolver.upstream_port' must be 1..65535")
     if not 512 <= r.edns_payload <= 65535:
         raise ConfigError(f"{source}: 'resolver.edns_payload' must be 512..65535")
+    for i, fz in enumerate(r.forward_zones):
+        key = f"resolver.forward_zones[{i}]"
+        try:
+            dns.name.from_text(fz.name)
+        except dns.exception.DNSException as exc:
+            raise ConfigError(f"{source}: '{key}.name' is not a domain name: {exc}") from None
+        if not fz.addresses:
+            raise ConfigError(f"{source}: '{key}.addresses' must list at least one server")
+        for j, text in enumerate(fz.addresses):
+            try:
+                parse_forward_address(text)
+            except ValueError as exc:
+                raise ConfigError(
+                    f"{source}: '{key}.addresses[{j}]' is not ADDR or ADDR@PORT: {exc}"
+                ) from None
     for i, net in enumerate(r.upstream_allow):
         try:
             ipaddress.ip_network(net, strict=False)

@@ -42,6 +42,11 @@ class Delegation:
     # True when the NS set came from the parent side (a referral or hints), as opposed to the
     # child's own authoritative NS RRset.
     from_parent: bool = True
+    # A forward zone (config ``resolver.forward_zones``): the servers are recursive resolvers
+    # or authorities we were told to ask, with RD=1, instead of walking.
+    forward: bool = False
+    # Non-default ports by address (forwarders written ADDR@PORT).
+    ports: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def from_ns(

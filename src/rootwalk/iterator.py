@@ -133,7 +133,7 @@ class Iterator:
             return await self.transport.exchange(
                 send.request,
                 send.target.address,
-                self.config.resolver.upstream_port,
+                send.target.port or self.config.resolver.upstream_port,
                 min(send.timeout, left),
             )
         except UpstreamError as exc:

@@ -13,6 +13,7 @@ needs, in Unbound's relaxed form: any failure of a minimised query falls back to
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import random
@@ -32,8 +33,8 @@ from dns.rdatatype import RdataType
 from rootwalk.cache import Cache
 from rootwalk.classify import Classified, ResponseKind, classify
 from rootwalk.clock import Clock
-from rootwalk.config import Limits, ResolverConfig
-from rootwalk.delegation import Delegation, Provenance
+from rootwalk.config import Limits, ResolverConfig, parse_forward_address
+from rootwalk.delegation import Delegation, NameServer, Provenance
 from rootwalk.errors import (
     EDE,
     BudgetExhausted,
@@ -167,7 +168,8 @@ class Resolution:
         self.depth = depth
         self._trace = trace
         self._rng = rng or random.Random()
-        self._allowed = config.allowed_networks()
+        self._allowed = _allowed_networks(config)
+        self._forwards = _forward_delegations(config)
         self.ns_lookups = 0
         # Why glueless NS lookups failed, for the EDE text when no server is left.
         self.sub_failures: list[str] = []
@@ -230,27 +232,28 @@ class Resolution:
     ) -> Generator[Action, Any, Classified]:
         """Walk down from the closest known cut until something other than a referral comes."""
         now = self.clock.now()
-        deleg = self.cache.closest_delegation(qname, now)
+        deleg = self._forward_for(qname) or self.cache.closest_delegation(qname, now)
         if deleg is None:
             deleg = self._hints_copy()
         self._emit("start", qname, qtype, deleg.zone, detail=f"closest zone cut {deleg.zone}")
         visited = {deleg.zone}
         referrals = 0
         failed: set[str] = set()
-        qmin = self.config.qname_minimisation and qtype != dns.rdatatype.DS
+        # A forwarder resolves the full name itself; minimising towards it hides nothing.
+        qmin = self.config.qname_minimisation and qtype != dns.rdatatype.DS and not deleg.forward
         known = deleg.zone
         while True:
             target = yield from self._pick(deleg, failed)
             sent = minimise(qname, deleg.zone, known) if qmin else qname
             # RFC 9156 §2.1: a minimised query uses QTYPE A, which lies below any cut.
             sent_type = qtype if sent == qname else dns.rdatatype.A
-            outcome = yield self._send(target, deleg.zone, sent, sent_type)
+            outcome = yield self._send(target, deleg.zone, sent, sent_type, deleg.forward)
             if isinstance(outcome, UpstreamError):
                 self._on_error(target, deleg.zone, sent, sent_type, outcome)
                 failed.add(target.address)
                 continue
             assert isinstance(outcome, Exchange)
-            c = classify(outcome.response, sent, sent_type, deleg.zone)
+            c = classify(outcome.response, sent, sent_type, deleg.zone, recursive=deleg.forward)
             self.selector.report_rtt(target.address, outcome.rtt)
             if c.kind in (ResponseKind.THROWAWAY, ResponseKind.LAME):
                 rcode = outcome.response.rcode()
@@ -336,7 +339,9 @@ class Resolution:
         """Choose a server of ``deleg`` not yet failed, resolving glueless NS names if needed."""
         while True:
             candidates = [
-                Target(a, ns) for a, ns in deleg.targets() if a not in failed and self._usable(a)
+                Target(a, ns, deleg.ports.get(a))
+                for a, ns in deleg.targets()
+                if a not in failed and self._usable(a)
             ]
             if candidates:
                 return self.selector.choose(candidates, deleg.zone)
@@ -378,7 +383,12 @@ class Resolution:
         return any(ip in n for n in self._allowed)
 
     def _send(
-        self, target: Target, zone: dns.name.Name, qname: dns.name.Name, qtype: RdataType
+        self,
+        target: Target,
+        zone: dns.name.Name,
+        qname: dns.name.Name,
+        qtype: RdataType,
+        forward: bool = False,
     ) -> Send:
         self.budget.spend_query()
         if self.config.use_0x20:
@@ -391,8 +401,9 @@ class Resolution:
             payload=self.config.edns_payload,
             want_dnssec=self.config.dnssec_ok and edns,
         )
-        # Iterative queries carry RD=0 (RFC 1034 §5.3.1).
-        request.flags &= ~dns.flags.RD
+        if not forward:
+            # Iterative queries carry RD=0 (RFC 1034 §5.3.1); a forwarder is asked to recurse.
+            request.flags &= ~dns.flags.RD
         return Send(target, zone, request, self.selector.timeout_for(target.address))
 
     def _on_error(
@@ -413,6 +424,16 @@ class Resolution:
             fb = Feedback.UNREACHABLE
         self.selector.report(target.address, fb, zone)
         self._emit(fb.value, qname, qtype, zone, target, None, detail=str(exc))
+
+    def _forward_for(self, qname: dns.name.Name) -> Delegation | None:
+        """A fresh copy of the deepest forward zone containing ``qname``, if any."""
+        for zone, addresses in self._forwards:
+            if qname.is_subdomain(zone):
+                d = Delegation(zone=zone, forward=True)
+                d.servers[zone] = NameServer(zone, [a for a, _ in addresses], Provenance.HINTS)
+                d.ports = {a: p for a, p in addresses}
+                return d
+        return None
 
     def _hints_copy(self) -> Delegation:
         d = Delegation(zone=self.hints.zone, from_parent=True)
@@ -483,3 +504,25 @@ def _randomise_case(name: dns.name.Name, rng: random.Random) -> dns.name.Name:
         flip = [97 <= (b | 0x20) <= 122 and rng.random() < 0.5 for b in label]
         labels.append(bytes(b ^ 0x20 if f else b for b, f in zip(label, flip, strict=True)))
     return dns.name.Name(labels)
+
+
+@functools.lru_cache(maxsize=16)
+def _allowed_networks(
+    config: ResolverConfig,
+) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    return config.allowed_networks()
+
+
+@functools.lru_cache(maxsize=16)
+def _forward_delegations(
+    config: ResolverConfig,
+) -> list[tuple[dns.name.Name, list[tuple[str, int]]]]:
+    """Forward zones from the config, deepest first so the most specific one wins."""
+    zones = [
+        (
+            dns.name.from_text(fz.name),
+            [parse_forward_address(a, config.upstream_port) for a in fz.addresses],
+        )
+        for fz in config.forward_zones
+    ]
+    return sorted(zones, key=lambda z: len(z[0].labels), reverse=True)

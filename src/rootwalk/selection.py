@@ -48,6 +48,7 @@ class Feedback(enum.Enum):
 class Target:
     address: str
     ns_name: dns.name.Name
+    port: int | None = None  # None: the resolver's upstream_port
 
 
 class ServerSelector:

@@ -278,3 +278,18 @@ async def test_upstream_budget_bounds_work(lab: Lab) -> None:
     tight = Config(resolver=base.resolver, limits=Limits(max_upstream_queries=2))
     r = await ask(Resolver(tight), "www.lab.eng.example.com")
     assert r.rcode == dns.rcode.SERVFAIL and "max_upstream_queries" in r.ede[0][1]
+
+
+async def test_forward_zone_sends_questions_to_the_given_servers(lab: Lab) -> None:
+    from rootwalk.config import ForwardZone
+
+    fwd = ForwardZone("example.org", (f"{lab.server('ns1.example.net').address}@{lab.port}",))
+    resolver = Resolver(make_config(lab, forward_zones=(fwd,)))
+    r = await ask(resolver, "www.example.org")
+    assert addresses(r) == ["192.0.2.50"]
+    # Neither the root nor org was walked: the root saw only the priming query (RFC 8109).
+    root_names = {q.qname.to_text() for k in ROOTS for q in lab.server(k).queries}
+    assert root_names <= {"."} and lab.server("ns1.nic.org").count() == 0
+    assert lab.server("ns1.example.net").count("www.example.org", "A") == 1
+    r = await ask(resolver, "www.example.com")  # outside the forward zone: walked as usual
+    assert addresses(r) == ["192.0.2.1"]

@@ -124,3 +124,35 @@ def test_glueless_delegation_asks_for_a_subquery() -> None:
     second = steps.send(Exchange(glueless(first), 0.001, False))
     assert isinstance(second, SubQuery)
     assert second.question == Question(n("ns.example.net."), dns.rdatatype.A)
+
+
+def test_forward_zone_queries_ask_for_recursion_at_the_given_port() -> None:
+    from rootwalk.config import ForwardZone
+
+    clock = FakeClock()
+    cache = Cache(CacheConfig(), clock)
+    config = ResolverConfig(forward_zones=(ForwardZone("corp.example", ("127.0.0.9@5353",)),))
+    res = Resolution(
+        Question(n("host.corp.example."), dns.rdatatype.A),
+        config=config,
+        limits=Limits(),
+        cache=cache,
+        selector=ServerSelector(cache.infra, clock, Limits()),
+        hints=HINTS,
+        clock=clock,
+        budget=Budget(Limits()),
+    )
+    steps = res.run()
+    send = next(steps)
+    assert isinstance(send, Send)
+    assert (send.target.address, send.target.port) == ("127.0.0.9", 5353)
+    assert send.request.flags & 0x0100  # RD=1 towards a forwarder
+    assert send.request.question[0].name == n("host.corp.example.")  # not minimised
+    # A recursive answer has no AA bit and is still final.
+    reply = response("host.corp.example.", "A", answer=["host.corp.example. 60 IN A 10.1.2.3"])
+    try:
+        steps.send(Exchange(reply, 0.001, False))
+    except StopIteration as stop:
+        assert stop.value.answer[0][0].address == "10.1.2.3"
+    else:
+        raise AssertionError("expected the resolution to finish")
