@@ -174,10 +174,14 @@ async def test_timed_out_server_is_avoided_for_next_questions(lab: Lab) -> None:
             break
     assert slow.count() >= 1, "ns1 was never tried"
     slow.reset_counters()
+    timeouts_before = resolver.iterator.timeouts
     for i in range(10):
         r = await ask(resolver, f"after{i}.example.com")
         assert r.rcode == dns.rcode.NXDOMAIN
-    assert slow.count() == 0, resolver.cache.infra.items()
+    # The silent server is not asked again while the other one stays healthy. (On a badly
+    # overloaded machine the healthy one can time out too, which rightly re-admits both.)
+    healthy_timed_out = resolver.iterator.timeouts > timeouts_before + slow.count()
+    assert slow.count() == 0 or healthy_timed_out, resolver.cache.infra.items()
 
 
 async def test_hundred_identical_questions_cause_one_walk(lab: Lab, resolver: Resolver) -> None:
