@@ -1,0 +1,677 @@
+"""An authoritative-only DNS server for the lab: UDP and TCP on one loopback address.
+
+The lookup is the RFC 1034 §4.3.2 algorithm over the zones a server hosts (longest matching
+origin; referral at a zone cut with glue; CNAME chains followed inside the zone; DNAME (RFC
+6672); wildcards (RFC 4592); NXDOMAIN/NODATA with the SOA and the RFC 2308 §3 negative TTL).
+
+Zone data is kept *relative* to its origin (``dns.zone`` with ``relativize=True``), so one set
+of nodes can serve many origins (the synthetic domains share one template per server). Answers
+are computed once per (name, type) with relative names in them and rendered with
+``to_wire(origin=...)``, which appends the origin to every relative name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+import logging
+import random
+import struct
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.node
+import dns.opcode
+import dns.rcode
+import dns.rdata
+import dns.rdataclass
+import dns.rdataset
+import dns.rdatatype
+import dns.rdtypes.ANY.CNAME
+import dns.rdtypes.IN.A
+import dns.rrset
+
+from rootwalk.lab.faults import BOGUS_ADDRESS, Faults
+
+__all__ = ["Answer", "AuthServer", "QueryRecord", "ZoneData", "resolve"]
+
+log = logging.getLogger(__name__)
+
+IN = dns.rdataclass.IN
+RdataType = dns.rdatatype.RdataType
+
+#: Most CNAME/DNAME steps followed inside one zone for one answer.
+MAX_CHAIN = 16
+#: Payload size this server advertises in its OPT record.
+OUR_PAYLOAD = 1232
+#: Close a TCP connection after this many seconds without a query.
+TCP_IDLE_TIMEOUT = 10.0
+#: How many recent queries a server keeps (``AuthServer.queries``).
+QUERY_LOG_SIZE = 10_000
+#: Bound of each per-server cache (answers by name and type; responses by query bytes).
+CACHE_SIZE = 20_000
+
+_EMPTY = dns.name.empty
+# rdata constructors (untyped in dnspython)
+_A: Any = dns.rdtypes.IN.A.A
+_CNAME: Any = dns.rdtypes.ANY.CNAME.CNAME
+_HEADER = struct.Struct("!HHHHHH")
+_QR = 0x8000
+_RD = 0x0100
+
+
+@dataclass(frozen=True, slots=True)
+class QueryRecord:
+    """One query a lab server received."""
+
+    qname: dns.name.Name
+    """The question name exactly as received (case kept, to check DNS 0x20)."""
+    qtype: int
+    transport: str
+    """``"udp"`` or ``"tcp"``."""
+    edns: bool
+    do: bool
+    payload: int | None
+    """The EDNS UDP payload size the client advertised, None without EDNS."""
+    source: tuple[str, int]
+    rd: bool = False
+    """The RD flag of the query (an iterative resolver sends RD=0)."""
+    id: int = 0
+    """The message ID of the query."""
+
+
+class ZoneData:
+    """The nodes of one zone, relative to its origin, plus what every lookup needs.
+
+    The origin is not stored: a server maps each origin it serves to a ZoneData, and several
+    origins may share one (synthetic domains).
+    """
+
+    __slots__ = ("ents", "neg_soa", "nodes")
+
+    def __init__(self, nodes: dict[dns.name.Name, dns.node.Node]) -> None:
+        self.nodes = nodes
+        apex = nodes.get(_EMPTY)
+        soa = apex.get_rdataset(IN, RdataType.SOA) if apex is not None else None
+        if soa is None or apex is None or apex.get_rdataset(IN, RdataType.NS) is None:
+            raise ValueError("a zone needs an SOA and NS records at its apex")
+        minimum: int = soa[0].minimum
+        #: The SOA for negative answers, TTL = min(SOA TTL, MINIMUM) (RFC 2308 §3).
+        self.neg_soa = _rrset(_EMPTY, soa, min(soa.ttl, minimum))
+        #: Empty non-terminals: names with no node but with nodes below them.
+        self.ents: set[dns.name.Name] = set()
+        self.add_ents(nodes)
+
+    def add_ents(self, names: Iterable[dns.name.Name]) -> None:
+        """Record the empty non-terminals above ``names`` (call after adding nodes)."""
+        nodes, ents = self.nodes, self.ents
+        for name in names:
+            n = name
+            while len(n.labels) > 1:
+                n = n.parent()
+                if n in nodes or n in ents:
+                    break
+                ents.add(n)
+
+
+@dataclass(slots=True)
+class Answer:
+    """A computed response body. Names in it may be relative to ``origin``."""
+
+    origin: dns.name.Name
+    rcode: dns.rcode.Rcode = dns.rcode.NOERROR
+    aa: bool = False
+    answer: list[dns.rrset.RRset] = field(default_factory=list)
+    authority: list[dns.rrset.RRset] = field(default_factory=list)
+    additional: list[dns.rrset.RRset] = field(default_factory=list)
+
+
+def _rrset(
+    owner: dns.name.Name, rds: dns.rdataset.Rdataset, ttl: int | None = None
+) -> dns.rrset.RRset:
+    return dns.rrset.from_rdata_list(owner, rds.ttl if ttl is None else ttl, list(rds))
+
+
+def resolve(
+    zones: Mapping[dns.name.Name, ZoneData], qname: dns.name.Name, qtype: RdataType
+) -> Answer:
+    """The authoritative answer to ``qname``/``qtype`` from ``zones`` (origin -> data)."""
+    origin = qname
+    while True:
+        zd = zones.get(origin)
+        if zd is not None:
+            break
+        if len(origin.labels) <= 1:
+            return Answer(dns.name.root, rcode=dns.rcode.REFUSED)
+        origin = origin.parent()
+    ans = Answer(origin, aa=True)
+    seen = {qname}
+    name = qname
+    for _ in range(MAX_CHAIN):
+        nxt = _step(zd, origin, name, qtype, ans)
+        if nxt is None or nxt in seen or not nxt.is_subdomain(origin):
+            break
+        seen.add(nxt)
+        name = nxt
+    return ans
+
+
+def _step(
+    zd: ZoneData, origin: dns.name.Name, qname: dns.name.Name, qtype: RdataType, ans: Answer
+) -> dns.name.Name | None:
+    """One lookup of RFC 1034 §4.3.2 step 3; returns a name to follow (CNAME/DNAME) or None."""
+    nodes = zd.nodes
+    rel = qname.relativize(origin)
+    labels = rel.labels
+    n = len(labels)
+    node = nodes.get(_EMPTY) if n == 0 else None
+    for k in range(1, n + 1):
+        name_k = dns.name.Name(labels[n - k :])
+        node = nodes.get(name_k)
+        if node is None:
+            if name_k in zd.ents:
+                continue
+            return _wildcard_or_nxdomain(zd, origin, qname, qtype, ans, labels[n - k + 1 :])
+        if k < n or qtype != RdataType.DS:
+            ns = node.get_rdataset(IN, RdataType.NS)
+            if ns is not None:
+                _referral(zd, name_k, ns, ans)
+                return None
+        if k < n:
+            dname = node.get_rdataset(IN, RdataType.DNAME)
+            if dname is not None:
+                return _dname(origin, qname, name_k, dname, ans)
+    if node is None:  # an empty non-terminal
+        ans.authority.append(zd.neg_soa)
+        return None
+    return _from_node(zd, origin, rel, node, qtype, ans)
+
+
+def _from_node(
+    zd: ZoneData,
+    origin: dns.name.Name,
+    owner: dns.name.Name,
+    node: dns.node.Node,
+    qtype: RdataType,
+    ans: Answer,
+) -> dns.name.Name | None:
+    if qtype == RdataType.ANY:
+        ans.answer.extend(_rrset(owner, rds) for rds in node.rdatasets)
+        return None
+    rds = node.get_rdataset(IN, qtype)
+    if rds is not None:
+        ans.answer.append(_rrset(owner, rds))
+        if qtype == RdataType.NS:
+            _add_addresses(zd, (rd.target for rd in rds), ans)
+        elif qtype == RdataType.MX:
+            _add_addresses(zd, (rd.exchange for rd in rds), ans)
+        return None
+    if qtype != RdataType.CNAME:
+        cname = node.get_rdataset(IN, RdataType.CNAME)
+        if cname is not None:
+            ans.answer.append(_rrset(owner, cname))
+            target: dns.name.Name = cname[0].target
+            return target.derelativize(origin)
+    ans.authority.append(zd.neg_soa)  # NODATA
+    return None
+
+
+def _wildcard_or_nxdomain(
+    zd: ZoneData,
+    origin: dns.name.Name,
+    qname: dns.name.Name,
+    qtype: RdataType,
+    ans: Answer,
+    encloser: tuple[bytes, ...],
+) -> dns.name.Name | None:
+    wild = zd.nodes.get(dns.name.Name((b"*", *encloser)))
+    if wild is None:
+        ans.rcode = dns.rcode.NXDOMAIN
+        ans.authority.append(zd.neg_soa)
+        return None
+    return _from_node(zd, origin, qname, wild, qtype, ans)  # owner: the query name (RFC 4592)
+
+
+def _referral(zd: ZoneData, cut: dns.name.Name, ns: dns.rdataset.Rdataset, ans: Answer) -> None:
+    if not ans.answer:  # a referral after an in-zone CNAME keeps AA for the CNAME part
+        ans.aa = False
+    ans.authority.append(_rrset(cut, ns))
+    _add_addresses(zd, (rd.target for rd in ns), ans)
+
+
+def _add_addresses(zd: ZoneData, targets: Iterable[dns.name.Name], ans: Answer) -> None:
+    """A/AAAA of the in-zone names among ``targets`` (glue included) to the additional section."""
+    for target in targets:
+        if target.is_absolute():  # relative names are the ones inside the zone
+            continue
+        node = zd.nodes.get(target)
+        if node is None:
+            continue
+        for rdtype in (RdataType.A, RdataType.AAAA):
+            rds = node.get_rdataset(IN, rdtype)
+            if rds is not None:
+                ans.additional.append(_rrset(target, rds))
+
+
+def _dname(
+    origin: dns.name.Name,
+    qname: dns.name.Name,
+    owner: dns.name.Name,
+    dname: dns.rdataset.Rdataset,
+    ans: Answer,
+) -> dns.name.Name | None:
+    ans.answer.append(_rrset(owner, dname))
+    target: dns.name.Name = dname[0].target
+    prefix = qname.relativize(owner.derelativize(origin))
+    try:
+        new = prefix.concatenate(target.derelativize(origin))
+    except dns.name.NameTooLong:
+        ans.rcode = dns.rcode.YXDOMAIN
+        return None
+    cname = dns.rrset.RRset(qname, IN, RdataType.CNAME)
+    cname.add(_CNAME(IN, RdataType.CNAME, new), dname.ttl)
+    ans.answer.append(cname)
+    return new
+
+
+def _qname_end(data: bytes) -> int:
+    """Offset just past the (uncompressed) question name of a query, or -1."""
+    pos, n = 12, len(data)
+    while pos < n:
+        length = data[pos]
+        if length == 0:
+            return pos + 1
+        if length > 63:
+            return -1
+        pos += length + 1
+    return -1
+
+
+def _name_from_wire(wire: bytes) -> dns.name.Name:
+    """The name of an uncompressed wire-format name (checked by _qname_end)."""
+    labels = []
+    pos = 0
+    while wire[pos]:
+        length = wire[pos]
+        labels.append(wire[pos + 1 : pos + 1 + length])
+        pos += length + 1
+    labels.append(b"")
+    return dns.name.Name(labels)
+
+
+def _header_only(data: bytes, rcode: int) -> bytes:
+    """A response made of the query's header alone (for queries too broken to parse)."""
+    qid, flags = struct.unpack_from("!HH", data)
+    return _HEADER.pack(qid, _QR | (flags & 0x7800) | (flags & _RD) | rcode, 0, 0, 0, 0)
+
+
+def _poison_names(origin: dns.name.Name) -> list[dns.name.Name]:
+    names = [
+        dns.name.from_text("www.example.org."),
+        dns.name.from_text("ns1.example.net."),
+        dns.name.from_text("www.example.com."),
+    ]
+    if origin != dns.name.root:
+        names = [n for n in names if not n.is_subdomain(origin)]
+    return names
+
+
+def _bogus_a(name: dns.name.Name) -> dns.rrset.RRset:
+    rrset = dns.rrset.RRset(name, IN, RdataType.A)
+    rrset.add(_A(IN, RdataType.A, BOGUS_ADDRESS), 86400)
+    return rrset
+
+
+_Info = tuple[dns.name.Name, int, bool, bool, "int | None", bool]
+
+
+class AuthServer:
+    """One lab server: an address, a host name, the zones it serves, faults and counters.
+
+    Created by ``rootwalk.lab.Lab``; its sockets live on the lab's event loop thread.
+    ``faults`` may be replaced and counters read from any thread.
+    """
+
+    def __init__(
+        self,
+        address: str,
+        port: int,
+        name: str,
+        zones: Mapping[dns.name.Name, ZoneData],
+        aliases: Iterable[str] = (),
+    ) -> None:
+        self.address = address
+        self.port = port
+        self.name = name
+        self.aliases = tuple(aliases)
+        self._zones = zones
+        self._fstate: tuple[Faults, random.Random] = (Faults(), random.Random(0))
+        self._lock = threading.Lock()
+        self._log: collections.deque[QueryRecord] = collections.deque(maxlen=QUERY_LOG_SIZE)
+        self._counts: collections.Counter[tuple[dns.name.Name, int, str]] = collections.Counter()
+        self._answers: dict[tuple[dns.name.Name, int], Answer] = {}
+        self._wire_cache: tuple[dict[bytes, tuple[_Info, bytes, bytes]], ...] = ({}, {})
+        self._udp: asyncio.DatagramTransport | None = None
+        self._tcp: asyncio.Server | None = None
+        self._tcp_tasks: set[asyncio.Task[None]] = set()
+
+    def __repr__(self) -> str:
+        return f"AuthServer({self.address!r}, {self.name!r}, zones={len(self._zones)})"
+
+    # -- what it serves -------------------------------------------------------------------
+
+    @property
+    def zones(self) -> list[str]:
+        """The origins this server hosts, as text with the trailing dot."""
+        return [z.to_text() for z in self._zones]
+
+    def serves(self, zone: str | dns.name.Name) -> bool:
+        """True if this server hosts ``zone``."""
+        if isinstance(zone, str):
+            zone = dns.name.from_text(zone)
+        return zone in self._zones
+
+    def answer(self, qname: str | dns.name.Name, qtype: str | int) -> Answer:
+        """The fault-free answer to a question (names may be relative to ``Answer.origin``)."""
+        if isinstance(qname, str):
+            qname = dns.name.from_text(qname)
+        return self._answer(qname, dns.rdatatype.RdataType.make(qtype))
+
+    # -- faults ---------------------------------------------------------------------------
+
+    @property
+    def faults(self) -> Faults:
+        return self._fstate[0]
+
+    @faults.setter
+    def faults(self, faults: Faults) -> None:
+        self._fstate = (faults, random.Random(faults.seed))
+
+    # -- counters -------------------------------------------------------------------------
+
+    @property
+    def queries(self) -> list[QueryRecord]:
+        """The recent queries (at most QUERY_LOG_SIZE), oldest first."""
+        with self._lock:
+            return list(self._log)
+
+    def count(
+        self,
+        name: str | dns.name.Name | None = None,
+        qtype: str | int | None = None,
+        transport: str | None = None,
+    ) -> int:
+        """How many queries were received since the last reset, filtered by the arguments."""
+        qname = dns.name.from_text(name) if isinstance(name, str) else name
+        rdtype = None if qtype is None else dns.rdatatype.RdataType.make(qtype)
+        with self._lock:
+            items = list(self._counts.items())
+        return sum(
+            c
+            for (n, t, tr), c in items
+            if (qname is None or n == qname)
+            and (rdtype is None or t == rdtype)
+            and (transport is None or tr == transport)
+        )
+
+    def reset_counters(self) -> None:
+        with self._lock:
+            self._log.clear()
+            self._counts.clear()
+
+    def _record(self, info: _Info, qid: int, transport: str, source: Any) -> None:
+        qname, qtype, edns, do, payload, rd = info
+        rec = QueryRecord(
+            qname, qtype, transport, edns, do, payload, (source[0], source[1]), rd, qid
+        )
+        with self._lock:
+            self._log.append(rec)
+            self._counts[(qname, qtype, transport)] += 1
+
+    # -- answering ------------------------------------------------------------------------
+
+    def _answer(self, qname: dns.name.Name, qtype: RdataType) -> Answer:
+        key = (qname, qtype)
+        ans = self._answers.get(key)
+        if ans is None:
+            ans = resolve(self._zones, qname.canonicalize(), qtype)
+            if len(self._answers) >= CACHE_SIZE:
+                self._answers.clear()
+            self._answers[key] = ans
+        return ans
+
+    def process(self, data: bytes, transport: str, source: Any) -> tuple[list[bytes], float]:
+        """Handle one query message: the responses to send in order, and the delay before."""
+        try:
+            return self._process(data, transport, source)
+        except Exception:
+            log.exception("%s: failed to answer a query", self.address)
+            if len(data) < 12:
+                return [], 0.0
+            return [_header_only(data, dns.rcode.SERVFAIL)], 0.0
+
+    def _process(self, data: bytes, transport: str, source: Any) -> tuple[list[bytes], float]:
+        faults, rng = self._fstate
+        tcp = transport == "tcp"
+        cache = self._wire_cache[tcp]
+        # Fast path: a response made earlier for the same query bytes, ID and the case of the
+        # name aside (the name is at 12:end in the query and in the response; names in the
+        # answer compressed against it take its case, as on real servers).
+        end = -1 if faults.alters_response() else _qname_end(data)
+        key = b""
+        if end > 0:
+            key = data[2:12] + data[12:end].lower() + data[end:]
+            hit = cache.get(key)
+            if hit is not None:
+                info, seen_wire, tail = hit
+                qname_wire = data[12:end]
+                if qname_wire != seen_wire:  # the same name in another case
+                    info = (_name_from_wire(qname_wire), *info[1:])
+                self._record(info, (data[0] << 8) | data[1], transport, source)
+                if faults.silent or (faults.drop > 0 and rng.random() < faults.drop):
+                    return [], 0.0
+                return [data[:2] + tail[:10] + qname_wire + tail[end - 2 :]], faults.delay
+        if len(data) < 12:
+            return [], 0.0
+        flags = (data[2] << 8) | data[3]
+        if flags & _QR:
+            return [], 0.0
+        if (flags >> 11) & 0xF != dns.opcode.QUERY:
+            return [_header_only(data, dns.rcode.NOTIMP)], faults.delay
+        try:
+            query = dns.message.from_wire(data)
+        except Exception:  # anything unparseable past the header
+            return [_header_only(data, dns.rcode.FORMERR)], faults.delay
+        if len(query.question) != 1:
+            return [_header_only(data, dns.rcode.FORMERR)], faults.delay
+        q = query.question[0]
+        edns = query.edns >= 0
+        do = bool(query.ednsflags & dns.flags.DO)
+        info = (
+            q.name,
+            int(q.rdtype),
+            edns,
+            do,
+            query.payload if edns else None,
+            bool(query.flags & dns.flags.RD),
+        )
+        self._record(info, query.id, transport, source)
+        if faults.silent or (faults.drop > 0 and rng.random() < faults.drop):
+            return [], 0.0
+
+        response = dns.message.make_response(query, our_payload=OUR_PAYLOAD)
+        if do:
+            response.want_dnssec(True)
+        origin = dns.name.root
+        if edns and query.edns > 0:
+            response.set_rcode(dns.rcode.BADVERS)
+        elif faults.formerr_on_edns and edns:
+            response.use_edns(False)
+            response.set_rcode(dns.rcode.FORMERR)
+        elif faults.rcode is not None:
+            response.set_rcode(dns.rcode.Rcode.make(faults.rcode))
+        elif faults.lame:
+            pass
+        elif q.rdclass != IN or q.rdtype in (RdataType.AXFR, RdataType.IXFR):
+            response.set_rcode(dns.rcode.REFUSED)
+        else:
+            ans = self._answer(q.name, q.rdtype)
+            origin = ans.origin
+            response.set_rcode(ans.rcode)
+            if ans.aa:
+                response.flags |= dns.flags.AA
+            response.answer = list(ans.answer)
+            response.authority = list(ans.authority)
+            response.additional = list(ans.additional)
+            if faults.poison_additional:
+                response.additional.extend(_bogus_a(n) for n in _poison_names(origin))
+
+        if tcp:
+            limit = 65535
+        elif edns:
+            limit = min(max(512, query.payload), 65535)
+        else:
+            limit = 512
+        if faults.truncate and not tcp:
+            wire = self._truncated(response, origin, limit)
+        else:
+            try:
+                wire = response.to_wire(origin=origin, max_size=limit)
+            except dns.exception.TooBig:
+                wire = self._truncated(response, origin, limit)
+        out = [wire]
+        if not tcp and (faults.spoof_id or faults.spoof_question):
+            forged = self._forgeries(query, faults)
+            out = forged if faults.spoof_only else [*forged, wire]
+        if key:
+            if len(cache) >= CACHE_SIZE:
+                cache.clear()
+            cache[key] = (info, data[12:end], wire[2:])
+        return out, faults.delay
+
+    @staticmethod
+    def _truncated(response: dns.message.Message, origin: dns.name.Name, limit: int) -> bytes:
+        response.answer = []
+        response.authority = []
+        response.additional = []
+        response.flags |= dns.flags.TC
+        return response.to_wire(origin=origin, max_size=limit)
+
+    @staticmethod
+    def _forgeries(query: dns.message.Message, faults: Faults) -> list[bytes]:
+        qname = query.question[0].name
+        out = []
+        if faults.spoof_id:
+            forged = dns.message.make_response(query, our_payload=OUR_PAYLOAD)
+            forged.id = query.id ^ 0xA5A5
+            forged.flags |= dns.flags.AA
+            forged.answer = [_bogus_a(qname)]
+            out.append(forged.to_wire())
+        if faults.spoof_question:
+            try:
+                other = dns.name.Name((b"spoofed", *qname.labels))
+            except dns.name.NameTooLong:
+                other = dns.name.from_text("spoofed.invalid.")
+            forged = dns.message.make_response(query, our_payload=OUR_PAYLOAD)
+            forged.question = [dns.rrset.RRset(other, IN, query.question[0].rdtype)]
+            forged.flags |= dns.flags.AA
+            forged.answer = [_bogus_a(other)]
+            out.append(forged.to_wire())
+        return out
+
+    # -- sockets (called on the lab's event loop) ------------------------------------------
+
+    async def start(self) -> None:
+        """Bind UDP and TCP on (address, port). Raises OSError naming the address on failure."""
+        loop = asyncio.get_running_loop()
+        try:
+            self._udp, _ = await loop.create_datagram_endpoint(
+                lambda: _UDPProtocol(self), local_addr=(self.address, self.port)
+            )
+        except OSError as e:
+            raise OSError(
+                e.errno, f"cannot bind UDP {self.address}:{self.port}: {e.strerror}"
+            ) from e
+        try:
+            self._tcp = await asyncio.start_server(
+                self._serve_tcp, host=self.address, port=self.port, reuse_address=True
+            )
+        except OSError as e:
+            raise OSError(
+                e.errno, f"cannot bind TCP {self.address}:{self.port}: {e.strerror}"
+            ) from e
+
+    async def close(self) -> None:
+        """Close the sockets and every open TCP connection."""
+        if self._udp is not None:
+            self._udp.close()
+            self._udp = None
+        if self._tcp is not None:
+            self._tcp.close()
+        for task in list(self._tcp_tasks):
+            task.cancel()
+        if self._tcp_tasks:
+            await asyncio.gather(*self._tcp_tasks, return_exceptions=True)
+        if self._tcp is not None:
+            await self._tcp.wait_closed()
+            self._tcp = None
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tcp_tasks.add(task)
+        peer = writer.get_extra_info("peername") or ("", 0)
+        try:
+            while True:
+                async with asyncio.timeout(TCP_IDLE_TIMEOUT):
+                    header = await reader.readexactly(2)
+                    data = await reader.readexactly(int.from_bytes(header, "big"))
+                out, delay = self.process(data, "tcp", peer)
+                if out and delay > 0:
+                    await asyncio.sleep(delay)
+                for wire in out:
+                    writer.write(len(wire).to_bytes(2, "big") + wire)
+                if out:
+                    await writer.drain()
+        except (asyncio.IncompleteReadError, TimeoutError, ConnectionError):
+            pass
+        finally:
+            self._tcp_tasks.discard(task)
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+
+
+class _UDPProtocol(asyncio.DatagramProtocol):
+    def __init__(self, server: AuthServer) -> None:
+        self.server = server
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        out, delay = self.server.process(data, "udp", addr)
+        if not out or self.transport is None:
+            return
+        if delay > 0:
+            asyncio.get_running_loop().call_later(delay, self._send, out, addr)
+        else:
+            self._send(out, addr)
+
+    def _send(self, out: list[bytes], addr: Any) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        for wire in out:
+            transport.sendto(wire, addr)
+
+    def error_received(self, exc: Exception) -> None:  # e.g. ICMP port unreachable
+        log.debug("%s: UDP error %s", self.server.address, exc)

@@ -1,0 +1,61 @@
+"""Faults an authoritative lab server can be told to show (all off by default).
+
+A test switches a fault on by giving a server a new ``Faults``::
+
+    srv.faults = Faults(drop=0.5, seed=7)   # takes effect on the next query
+    srv.faults = Faults()                   # back to normal
+
+Every server reads its faults once per query, so replacing them from any thread is safe.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = ["BOGUS_ADDRESS", "Faults"]
+
+#: The address every forged record points to: on loopback, where nothing listens, so a resolver
+#: that wrongly believes forged data still sends nothing off the machine.
+BOGUS_ADDRESS = "127.66.66.66"
+
+
+@dataclass
+class Faults:
+    """What a lab server does wrong. Counters count every query received, faults or not."""
+
+    drop: float = 0.0
+    """Fraction of queries silently dropped (decided by a ``random.Random(seed)``)."""
+    delay: float = 0.0
+    """Seconds added before answering (never blocks the server's event loop)."""
+    truncate: bool = False
+    """Over UDP always answer TC=1 with empty sections; TCP answers normally."""
+    rcode: int | None = None
+    """Answer every query with this rcode (e.g. ``dns.rcode.SERVFAIL``) and no records."""
+    formerr_on_edns: bool = False
+    """Queries carrying OPT get FORMERR without OPT (an old server); others answered normally."""
+    silent: bool = False
+    """Answer nothing at all (TCP connections are accepted but never answered)."""
+    lame: bool = False
+    """Answer NOERROR, AA=0 and no records at all (neither answer nor referral)."""
+    spoof_id: bool = False
+    """Over UDP, first send a forged copy with a wrong ID, then the real answer."""
+    spoof_question: bool = False
+    """Over UDP, first send a forged answer to a different question, then the real answer."""
+    poison_additional: bool = False
+    """Add out-of-bailiwick records (pointing at BOGUS_ADDRESS) to the additional section."""
+    spoof_only: bool = False
+    """With spoof_id/spoof_question: do not send the real answer after the forged one."""
+    seed: int = 0
+    """Seed of the random generator that decides ``drop``."""
+
+    def alters_response(self) -> bool:
+        """True if the bytes of an answer differ from the fault-free ones (no response cache)."""
+        return (
+            self.truncate
+            or self.rcode is not None
+            or self.formerr_on_edns
+            or self.lame
+            or self.spoof_id
+            or self.spoof_question
+            or self.poison_additional
+        )
