@@ -25,8 +25,8 @@ test: $(STAMP)
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no test" >&2; fi; exit $$rc
 
 lint: $(STAMP)
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+	$(BIN)/ruff check src tests $(wildcard bench)
+	$(BIN)/ruff format --check src tests $(wildcard bench)
 	$(BIN)/mypy
 
 bench: $(STAMP)
