@@ -167,6 +167,7 @@ async def test_timed_out_server_is_avoided_for_next_questions(lab: Lab) -> None:
     await ask(resolver, "www.example.com")
     slow = lab.server("ns1.example.com")
     slow.faults = Faults(silent=True)
+    slow.reset_counters()  # the first question may have been answered by ns1 itself
     for i in range(30):  # until selection has tried the silent server once (bounded)
         r = await ask(resolver, f"probe{i}.example.com")
         assert r.rcode == dns.rcode.NXDOMAIN
