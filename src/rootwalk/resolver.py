@@ -8,6 +8,7 @@ with EDE 3 (RFC 8767). Identical questions in flight share one resolution (guide
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 from pathlib import Path
@@ -54,6 +55,25 @@ class Resolver:
         )
         self._inflight: dict[_Key, asyncio.Task[Result]] = {}
         self.resolutions_started = 0
+
+    def reconfigure(self, config: Config) -> None:
+        """Apply new [resolver] and [limits] settings live and keep the cache (SIGHUP).
+
+        [cache] settings size the cache itself and apply at the next restart. Raises
+        ConfigError (unreadable root hints) before changing anything.
+        """
+        hints = load_hints(Path(config.resolver.root_hints))
+        config = dataclasses.replace(config, cache=self.config.cache)
+        if isinstance(self.transport, DnsTransport):
+            self.transport = DnsTransport(config.resolver, self.clock)
+        old = self.iterator
+        self.config, self.hints = config, hints
+        self.selector.limits = config.limits
+        self.iterator = Iterator(
+            config, self.cache, self.selector, self.transport, hints, self.clock, old.rng
+        )
+        # Questions already in flight finish on the old iterator; counters carry over.
+        self.iterator.queries_sent, self.iterator.timeouts = old.queries_sent, old.timeouts
 
     async def resolve(
         self,

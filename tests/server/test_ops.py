@@ -232,3 +232,29 @@ def test_flags_override_the_file(lab: Lab, tmp: Path) -> None:
         assert sum(s.count(name="www.example.com") for s in roots) >= 1
     finally:
         assert proc.stop() == 0
+
+
+def test_sighup_applies_resolver_settings_live_and_keeps_the_cache(lab: Lab, tmp: Path) -> None:
+    proc = start_server(lab, tmp, listen=["127.0.0.1:0"])
+    where = proc.addresses[0]
+    path = proc.config_path
+    assert path is not None
+    roots = [lab.server("a.root-servers.net"), lab.server("b.root-servers.net")]
+    try:
+        assert ask(where, "www.example.com").answer  # walked with QNAME minimisation
+        text = lab_config(lab, listen=["127.0.0.1:0"]).replace(
+            'upstream_allow = ["127.0.0.0/8"]\n',
+            'upstream_allow = ["127.0.0.0/8"]\nqname_minimisation = false\n',
+        )
+        path.write_text(text)
+        lab.reset_counters()
+        proc.signal(signal.SIGHUP)
+        proc.wait_for("configuration reloaded")
+        assert ask(where, "www.example.com").answer  # still cached: nothing sent
+        assert sum(s.count() for s in lab.servers.values()) == 0
+        assert ask(where, "www.example.net").answer  # a new walk, now with full names
+        asked = {q.qname.to_text().lower() for s in roots for q in s.queries}
+        assert "www.example.net." in asked
+    finally:
+        assert proc.stop() == 0
+    assert "Traceback" not in proc.stderr

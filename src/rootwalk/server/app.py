@@ -26,6 +26,7 @@ from pathlib import Path
 
 from rootwalk.config import Config, format_listen, load_config, parse_listen
 from rootwalk.errors import ConfigError
+from rootwalk.hints import load_hints
 from rootwalk.resolver import Resolver
 from rootwalk.server.control import ControlService, MetricsService
 from rootwalk.server.handler import Handler
@@ -310,23 +311,22 @@ class Server:
         for key in fixed:
             if getattr(new.server, key) != getattr(old.server, key):
                 log.warning("server.%s applies at the next restart only", key)
-        for section in ("resolver", "cache", "limits"):
-            if getattr(new, section) != getattr(old, section):
-                log.warning(
-                    "changes to [%s] apply at the next restart (the cache is kept)", section
-                )
+        if new.cache != old.cache:
+            log.warning("changes to [cache] apply at the next restart (the cache is kept)")
+        # The root hints are read first: a bad path fails the reload before anything changes.
+        load_hints(Path(new.resolver.root_hints))
         # Keep what cannot change live, so a later reload compares against what runs.
         new = dataclasses.replace(
             new,
-            resolver=old.resolver,
             cache=old.cache,
-            limits=old.limits,
             server=dataclasses.replace(
                 new.server, **{key: getattr(old.server, key) for key in fixed}
             ),
         )
         # First: raises ConfigError (unreadable blocklist...) and then changes nothing.
         self.handler.configure(new, str(self.config_path or "config"))
+        if (new.resolver, new.limits) != (old.resolver, old.limits):
+            self.resolver.reconfigure(new)  # [resolver] and [limits] apply live
         self.config = new
         s = new.server
         self.inflight.limit = s.max_inflight
