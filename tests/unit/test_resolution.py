@@ -25,15 +25,15 @@ HINTS = parse_hints(". 3600000 NS a.root.\na.root. 3600000 A 127.0.0.2\n")
 Responder = Callable[[Send], dns.message.Message]
 
 
-def drive(
-    question: Question, respond: Responder, *, qmin: bool = True, cache: Cache | None = None
-) -> tuple[Result, list[Send]]:
+def make_resolution(
+    question: Question, config: ResolverConfig | None = None, cache: Cache | None = None
+) -> Resolution:
     clock = FakeClock()
     if cache is None:
         cache = Cache(CacheConfig(), clock)
-    res = Resolution(
+    return Resolution(
         question,
-        config=ResolverConfig(qname_minimisation=qmin),
+        config=config or ResolverConfig(),
         limits=Limits(),
         cache=cache,
         selector=ServerSelector(cache.infra, clock, Limits()),
@@ -41,6 +41,12 @@ def drive(
         clock=clock,
         budget=Budget(Limits()),
     )
+
+
+def drive(
+    question: Question, respond: Responder, *, qmin: bool = True, cache: Cache | None = None
+) -> tuple[Result, list[Send]]:
+    res = make_resolution(question, ResolverConfig(qname_minimisation=qmin), cache)
     sent: list[Send] = []
     steps: Generator[Any, Any, Result] = res.run()
     outcome: Any = None
@@ -106,18 +112,7 @@ def test_glueless_delegation_asks_for_a_subquery() -> None:
         q = send.request.question[0]
         return response(q.name.to_text(), "A", authority=["org. 172800 IN NS ns.example.net."])
 
-    clock = FakeClock()
-    cache = Cache(CacheConfig(), clock)
-    res = Resolution(
-        Question(n("www.example.org."), dns.rdatatype.A),
-        config=ResolverConfig(),
-        limits=Limits(),
-        cache=cache,
-        selector=ServerSelector(cache.infra, clock, Limits()),
-        hints=HINTS,
-        clock=clock,
-        budget=Budget(Limits()),
-    )
+    res = make_resolution(Question(n("www.example.org."), dns.rdatatype.A))
     steps = res.run()
     first = next(steps)
     assert isinstance(first, Send)
@@ -129,19 +124,8 @@ def test_glueless_delegation_asks_for_a_subquery() -> None:
 def test_forward_zone_queries_ask_for_recursion_at_the_given_port() -> None:
     from rootwalk.config import ForwardZone
 
-    clock = FakeClock()
-    cache = Cache(CacheConfig(), clock)
     config = ResolverConfig(forward_zones=(ForwardZone("corp.example", ("127.0.0.9@5353",)),))
-    res = Resolution(
-        Question(n("host.corp.example."), dns.rdatatype.A),
-        config=config,
-        limits=Limits(),
-        cache=cache,
-        selector=ServerSelector(cache.infra, clock, Limits()),
-        hints=HINTS,
-        clock=clock,
-        budget=Budget(Limits()),
-    )
+    res = make_resolution(Question(n("host.corp.example."), dns.rdatatype.A), config)
     steps = res.run()
     send = next(steps)
     assert isinstance(send, Send)
