@@ -30,7 +30,11 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	$(BIN)/python -m bench
+	$(BIN)/pip install --quiet -e ".[bench]"
+	@for t in dnsperf unbound; do command -v $$t >/dev/null || PATH="$$PATH:/usr/sbin" command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then echo "bench: apt-get install -y$$missing"; \
+	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y$$missing; fi
+	$(BIN)/python -m bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info bench/results

@@ -1,0 +1,1 @@
+"""Benchmark harness: rootwalk against Unbound on the loopback lab (``python -m bench``)."""

@@ -1,0 +1,328 @@
+"""``python -m bench``: rootwalk against Unbound on the lab, all on loopback.
+
+See docs/performance.md for the method. Every packet stays on 127.A.x.x (a random A); every
+load is a dnsperf run bounded by ``-l``; every process started here is stopped in a finally.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+from bench import dnsperf, queries, report
+from bench.procs import (
+    Proc,
+    children,
+    cpu_seconds,
+    ensure_tools,
+    rss_bytes,
+    system_cpu,
+    system_cpu_delta,
+)
+from bench.servers import Setup, start_lab, start_rootwalk, start_unbound
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--quick", action="store_true", help="a ~2-minute smoke run")
+    p.add_argument("--duration", type=float, help="seconds per cache-hit run (20; quick 5)")
+    p.add_argument("--rate", type=int, default=20000, help="fixed rate for CPU/query (20000)")
+    p.add_argument("--rate-duration", type=float, help="seconds at the fixed rate (10; quick 5)")
+    p.add_argument("--hot-names", type=int, default=1000, help="cache-hit names (1000)")
+    p.add_argument("--lab-domains", type=int, default=10000, help="synthetic domains (10000)")
+    p.add_argument(
+        "--mem-domains", type=int, help="domains x 10 names for memory (10000; quick 1000)"
+    )
+    p.add_argument(
+        "--cold-names", type=int, help="cold names, of the memory set (20000; quick 2000)"
+    )
+    p.add_argument("--outstanding", type=int, default=100, help="dnsperf -q for cold runs (100)")
+    p.add_argument("--cold-limit", type=float, default=240, help="cap (s) of each cold run (240)")
+    p.add_argument("--net", help="127.A for the lab (default: random A in 10..250)")
+    p.add_argument("--only", choices=["hit", "cold", "workers"], action="append", help="subset")
+    a = p.parse_args(argv)
+    quick = a.quick
+    a.duration = a.duration or (5.0 if quick else 20.0)
+    a.rate_duration = a.rate_duration or (5.0 if quick else 10.0)
+    a.mem_domains = min(a.mem_domains or (1000 if quick else 10000), a.lab_domains)
+    a.cold_names = min(a.cold_names or (2000 if quick else 20000), a.mem_domains * 10)
+    a.net = a.net or f"127.{random.randint(10, 250)}"
+    a.only = a.only or ["hit", "cold", "workers"]
+    return a
+
+
+def machine_info(tools: dict[str, str]) -> dict[str, Any]:
+    def out(argv: list[str]) -> str:
+        try:
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+        except OSError as e:
+            return str(e)
+        return (r.stdout + r.stderr).strip()
+
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    import dns.version
+
+    import rootwalk
+
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model,
+        "kernel": platform.release(),
+        "python": sys.version.split()[0],
+        "rootwalk": getattr(rootwalk, "__version__", "?"),
+        "dnspython": dns.version.version,
+        "unbound": out([tools["unbound"], "-V"]).splitlines()[0],
+        "dnsperf": next(
+            (x for x in out(["dnsperf", "-h"]).splitlines() if x.startswith("Version")), "?"
+        ),
+        "uvloop": _has("uvloop"),
+    }
+
+
+def _has(mod: str) -> bool:
+    try:
+        __import__(mod)
+    except ImportError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
+def running(start: Callable[[], Proc]) -> Iterator[Proc]:
+    p = start()
+    try:
+        yield p
+    finally:
+        p.stop()
+
+
+def log(msg: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
+
+
+def ms(x: float | None) -> float | None:
+    return None if x is None else x * 1000
+
+
+def cache_hit(
+    a: argparse.Namespace,
+    s: Setup,
+    server: str,
+    port: int,
+    pids: Callable[[], list[int]],
+    hot: Path,
+    rec: dict[str, Any],
+    extra_c8: bool,
+) -> None:  # noqa: E501
+    addr = s.address
+    warm = dnsperf.run(addr, port, str(hot), limit=60, maxruns=1, outstanding=100)
+    log(f"{server}: warmed with {warm.completed}/{warm.sent} names ({warm.rcodes})")
+    rec["warm"] = warm.summary()
+    cpu0, sys0 = sum(cpu_seconds(p) for p in pids()), system_cpu()
+    hit = dnsperf.run(addr, port, str(hot), limit=a.duration, clients=1, threads=1)
+    cpu1 = sum(cpu_seconds(p) for p in pids())
+    rec["hit"] = hit.summary() | {
+        "system_cpu": system_cpu_delta(sys0, hit.wall),
+        "avg_latency_ms": ms(hit.avg_latency),
+        "server_cpu_share": (cpu1 - cpu0) / hit.wall,
+    }
+    log(
+        f"{server}: cache hit {hit.qps:,.0f} qps, avg {hit.avg_latency * 1e3:.3f} ms, "
+        f"lost {hit.lost}; server CPU {rec['hit']['server_cpu_share']:.0%}, "
+        f"dnsperf CPU {hit.dnsperf_cpu_share:.0%}"
+    )
+    cpu0 = sum(cpu_seconds(p) for p in pids())
+    rate = dnsperf.run(addr, port, str(hot), limit=a.rate_duration, max_qps=a.rate)
+    cpu1 = sum(cpu_seconds(p) for p in pids())
+    used = cpu1 - cpu0
+    rec["rate"] = rate.summary() | {
+        "asked_qps": a.rate,
+        "achieved_qps": rate.qps,
+        "server_cpu_s": used,
+        "server_cpu_share": used / rate.wall,
+        "cpu_us_per_query": used / rate.completed * 1e6 if rate.completed else None,
+    }
+    log(
+        f"{server}: at -Q {a.rate}: {rate.qps:,.0f} qps achieved, "
+        f"{rec['rate']['cpu_us_per_query'] or 0:.1f} us CPU/query "
+        f"(server CPU {used / rate.wall:.0%})"
+    )
+    if extra_c8:
+        sys0 = system_cpu()
+        c8 = dnsperf.run(addr, port, str(hot), limit=a.duration, clients=8, threads=1)
+        rec["hit_c8"] = c8.summary() | {"system_cpu": system_cpu_delta(sys0, c8.wall)}
+        log(f"{server}: cache hit, 8 clients: {c8.qps:,.0f} qps")
+
+
+def cold_and_memory(
+    a: argparse.Namespace,
+    s: Setup,
+    server: str,
+    port: int,
+    pid: int,
+    cold: Path,
+    rest: Path | None,
+    rec: dict[str, Any],
+) -> None:  # noqa: E501
+    addr = s.address
+    rss0 = rss_bytes(pid)
+    c = dnsperf.run(
+        addr, port, str(cold), limit=a.cold_limit, maxruns=1, outstanding=a.outstanding,
+        verbose=True,
+    )  # fmt: skip
+    rec["cold"] = c.summary() | {
+        "p50_ms": ms(c.percentile(50)),
+        "p90_ms": ms(c.percentile(90)),
+        "p99_ms": ms(c.percentile(99)),
+        "p99.9_ms": ms(c.percentile(99.9)),
+    }
+    log(
+        f"{server}: cold {c.completed}/{c.sent} in {c.run_time:.1f} s = {c.qps:,.0f}/s, "
+        f"p50 {rec['cold']['p50_ms'] or 0:.1f} ms, p99 {rec['cold']['p99_ms'] or 0:.1f} ms, "
+        f"lost {c.lost} ({c.rcodes})"
+    )
+    answered = c.completed
+    if rest is not None:
+        r = dnsperf.run(
+            addr, port, str(rest), limit=a.cold_limit, maxruns=1, outstanding=a.outstanding
+        )
+        rec["memory_load"] = r.summary()
+        answered += r.completed
+        log(f"{server}: memory load {r.completed}/{r.sent} in {r.run_time:.1f} s, lost {r.lost}")
+    rss1 = rss_bytes(pid)
+    rec["memory"] = {
+        "rss_before": rss0,
+        "rss_after": rss1,
+        "rrsets": answered,
+        "bytes_per_rrset": (rss1 - rss0) / answered if answered else None,
+    }
+    log(
+        f"{server}: RSS {rss0 / 2**20:.1f} -> {rss1 / 2**20:.1f} MiB for {answered} answers = "
+        f"{rec['memory']['bytes_per_rrset'] or 0:,.0f} B/RRset"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = parse_args(argv)
+    if os.geteuid() != 0:
+        print("bench: needs root (the lab listens on port 53, as Unbound only asks port 53)")
+        return 2
+    tools = ensure_tools()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
+    t_start = time.monotonic()
+    record: dict[str, Any] = {
+        "timestamp": stamp,
+        "params": vars(a) | {"mode": "quick" if a.quick else "full"},
+        "machine": machine_info(tools),
+        "rootwalk": {},
+        "unbound": {},
+    }
+    print(f"bench: {record['machine']}", flush=True)
+    with tempfile.TemporaryDirectory(prefix="rootwalk-bench-") as tmp:
+        work = Path(tmp)
+        base = random.randint(20000, 40000)
+        s = Setup(a.net, a.lab_domains, work, rootwalk_port=base, unbound_port=base + 1)
+        hot = queries.write(work / "hot.txt", queries.hot_names(a.hot_names, 0))
+        mem = queries.per_domain_names(0, a.mem_domains)
+        cold = queries.write(work / "cold.txt", mem[: a.cold_names])
+        rest = (
+            queries.write(work / "rest.txt", mem[a.cold_names :]) if mem[a.cold_names :] else None
+        )
+        log(f"lab: {a.lab_domains} domains on {a.net}.0.0/16 port 53; servers on {s.address}")
+        try:
+            with running(lambda: start_lab(s)) as lab:
+                record["lab_pid"] = lab.pid
+                run_all(a, s, tools, hot, cold, rest, record)
+        finally:
+            record["elapsed_s"] = time.monotonic() - t_start
+            record["logs"] = {
+                p.name: p.read_text(errors="replace")[-20000:] for p in work.glob("*.log")
+            }
+            rs = report.rows(record)
+            record["table"] = rs
+            report.write_json(RESULTS / f"{stamp}.json", record)
+            why = report.write_chart(RESULTS / f"{stamp}.png", record)
+            print()
+            print(f"rootwalk vs Unbound, {record['params']['mode']} mode, "
+                  f"{record['machine']['nproc']} CPUs ({record['machine']['cpu_model']}), "
+                  f"{record['elapsed_s']:.0f} s")  # fmt: skip
+            print(report.table(rs))
+            print(f"\nraw numbers: {RESULTS / f'{stamp}.json'}")
+            print(f"chart: {RESULTS / f'{stamp}.png'}" if why is None else f"no chart: {why}")
+    return 0
+
+
+def run_all(
+    a: argparse.Namespace,
+    s: Setup,
+    tools: dict[str, str],
+    hot: Path,
+    cold: Path,
+    rest: Path | None,
+    record: dict[str, Any],
+) -> None:  # noqa: E501
+    rw, ub = record["rootwalk"], record["unbound"]
+    if "hit" in a.only:
+        log("scenario 1: cache hit")
+        with running(lambda: start_rootwalk(s, tag="-hit")) as p:
+            cache_hit(a, s, "rootwalk", s.rootwalk_port, lambda: [p.pid], hot, rw, True)
+        with running(lambda: start_unbound(s, tools, tag="-hit")) as p:
+            cache_hit(a, s, "unbound", s.unbound_port, lambda: [p.pid], hot, ub, False)
+    if "cold" in a.only:
+        log("scenarios 2 and 3: cold cache, then memory (fresh servers)")
+        with running(lambda: start_rootwalk(s, tag="-cold")) as p:
+            cold_and_memory(a, s, "rootwalk", s.rootwalk_port, p.pid, cold, rest, rw)
+        with running(lambda: start_unbound(s, tools, tag="-cold")) as p:
+            cold_and_memory(a, s, "unbound", s.unbound_port, p.pid, cold, rest, ub)
+    if "workers" in a.only:
+        log("scenario 4: rootwalk --workers 2 (each worker has its own cache)")
+        with running(lambda: start_rootwalk(s, workers=2, tag="-workers")) as p:
+            kids = children(p.pid)
+            rw["workers_pids"] = kids
+            # SO_REUSEPORT spreads flows (source ports) over the workers: warm both caches by
+            # sending the names several times from 8 client sockets, bounded in time.
+            w = dnsperf.run(s.address, s.rootwalk_port, str(hot), limit=max(a.duration / 2, 5),
+                            clients=8, maxruns=4, outstanding=100)  # fmt: skip
+            log(f"rootwalk x2: warmed ({w.completed}/{w.sent}, lost {w.lost})")
+            per0, sup0, sys0 = [cpu_seconds(k) for k in kids], cpu_seconds(p.pid), system_cpu()
+            r = dnsperf.run(s.address, s.rootwalk_port, str(hot), limit=a.duration, clients=8)
+            per1, sup1 = [cpu_seconds(k) for k in kids], cpu_seconds(p.pid)
+            rw["workers_system_cpu"] = system_cpu_delta(sys0, r.wall)
+            rw["workers_supervisor_cpu_share"] = (sup1 - sup0) / r.wall
+            cpu0, cpu1 = sum(per0), sum(per1)
+            rw["workers"] = r.summary() | {
+                "workers": 2,
+                "per_worker_cpu_share": [(y - x) / r.wall for x, y in zip(per0, per1, strict=True)],
+                "workers_cpu_s": cpu1 - cpu0,
+                "workers_cpu_share": (cpu1 - cpu0) / r.wall,
+            }
+            log(
+                f"rootwalk x2: {r.qps:,.0f} qps (8 clients), workers CPU "
+                f"{(cpu1 - cpu0) / r.wall:.0%} of one core "
+                f"({', '.join(f'{x:.0%}' for x in rw['workers']['per_worker_cpu_share'])}), "
+                f"machine {rw['workers_system_cpu']}, dnsperf CPU "
+                f"{r.dnsperf_cpu_share:.0%}"
+            )
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

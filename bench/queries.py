@@ -1,0 +1,78 @@
+"""Query files for dnsperf, over the lab's synthetic domains.
+
+The lab names its synthetic domains ``d000000.com.``, ``d000001.net.``, ``d000002.org.``, ...
+(the TLD rotates com/net/org with the index). Each zone has ``@ A``, ``@ MX``, ``@ TXT``,
+``www A``, ``www AAAA``, ``mail A``, ``alias CNAME www`` and ``*.wild A``; any other name is
+NXDOMAIN. Every file is built from a fixed seed, so the two servers get the very same files.
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+
+TLDS = ("com", "net", "org")
+
+# One question per kind; {d} is the domain, {r} a random label (new name every time).
+MIX = (
+    ("{d}", "A"),
+    ("www.{d}", "AAAA"),
+    ("{d}", "MX"),
+    ("{d}", "TXT"),
+    ("alias.{d}", "A"),  # CNAME to www, then www A
+    ("{r}.wild.{d}", "A"),  # wildcard
+    ("nx{r}.{d}", "A"),  # NXDOMAIN
+)
+
+# The ten questions asked of every domain in the memory scenario (about 10 cached RRsets
+# or negative answers per domain, on top of the delegation itself).
+PER_DOMAIN = (
+    ("{d}", "A"),
+    ("{d}", "MX"),
+    ("{d}", "TXT"),
+    ("www.{d}", "A"),
+    ("www.{d}", "AAAA"),
+    ("mail.{d}", "A"),
+    ("alias.{d}", "A"),
+    ("{r}.wild.{d}", "A"),
+    ("{r}.wild.{d}", "A"),
+    ("nx{r}.{d}", "A"),
+)
+
+
+def domain(i: int) -> str:
+    return f"d{i:06d}.{TLDS[i % 3]}"
+
+
+def _label(rng: random.Random) -> str:
+    return "q" + "".join(rng.choice("abcdefghijklmnopqrstuvwxyz0123456789") for _ in range(10))
+
+
+def hot_names(count: int, first_domain: int, seed: int = 1) -> list[str]:
+    """``count`` questions of the mix, seven per domain from ``first_domain`` on."""
+    rng = random.Random(seed)
+    out = []
+    i = 0
+    while len(out) < count:
+        name, qtype = MIX[i % len(MIX)]
+        d = domain(first_domain + i // len(MIX))
+        out.append(f"{name.format(d=d, r=_label(rng))} {qtype}")
+        i += 1
+    return out
+
+
+def per_domain_names(first_domain: int, domains: int, seed: int = 2) -> list[str]:
+    """Ten never-seen questions for each of ``domains`` domains, shuffled."""
+    rng = random.Random(seed)
+    out = []
+    for k in range(first_domain, first_domain + domains):
+        d = domain(k)
+        for name, qtype in PER_DOMAIN:
+            out.append(f"{name.format(d=d, r=_label(rng))} {qtype}")
+    rng.shuffle(out)
+    return out
+
+
+def write(path: Path, lines: list[str]) -> Path:
+    path.write_text("\n".join(lines) + "\n", encoding="ascii")
+    return path

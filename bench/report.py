@@ -1,0 +1,167 @@
+"""The summary table, the JSON record and the PNG chart of a bench run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+Row = dict[str, Any]
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def _fmt(x: Any, digits: int = 0) -> str:
+    if x is None:
+        return "-"
+    if isinstance(x, str):
+        return x
+    if isinstance(x, int) or digits == 0:
+        return f"{x:,.0f}"
+    return f"{x:,.{digits}f}"
+
+
+def rows(r: dict[str, Any]) -> list[Row]:
+    """One row per metric: rootwalk, Unbound, ratio rootwalk/Unbound, target, verdict."""
+    rw, ub = r.get("rootwalk", {}), r.get("unbound", {})
+    out: list[Row] = []
+
+    def add(
+        metric: str,
+        a: float | None,
+        b: float | None,
+        target: str,
+        ok: bool | None,
+        digits: int = 0,
+        ratio: float | None = None,
+        b_text: str | None = None,
+    ) -> None:
+        ratio = _ratio(a, b) if ratio is None else ratio
+        out.append(
+            {
+                "metric": metric,
+                "rootwalk": a,
+                "unbound": b,
+                "ratio": ratio,
+                "target": target,
+                "verdict": "-" if ok is None else ("PASS" if ok else "MISS"),
+                "text": [_fmt(a, digits), b_text or _fmt(b, digits), _fmt(ratio, 2)],
+            }
+        )
+
+    def get(d: dict[str, Any], *keys: str) -> Any:
+        for k in keys:
+            if not isinstance(d, dict) or k not in d:
+                return None
+            d = d[k]
+        return d
+
+    a, b = get(rw, "hit", "qps"), get(ub, "hit", "qps")
+    q = _ratio(a, b)
+    add("cache-hit qps (1 client)", a, b, "ratio >= 0.8", None if q is None else q >= 0.8)
+    a, b = get(rw, "hit", "avg_latency_ms"), get(ub, "hit", "avg_latency_ms")
+    add("cache-hit avg latency (ms)", a, b, "", None, 3)
+    a, b = get(rw, "rate", "cpu_us_per_query"), get(ub, "rate", "cpu_us_per_query")
+    q = _ratio(a, b)
+    add("CPU us/query at fixed rate", a, b, "ratio <= 1.25", None if q is None else q <= 1.25, 1)
+    a, b = get(rw, "rate", "achieved_qps"), get(ub, "rate", "achieved_qps")
+    add(f"  rate achieved (asked {r.get('params', {}).get('rate')})", a, b, "", None)
+    a, b = get(rw, "cold", "qps"), get(ub, "cold", "qps")
+    lost_rw, lost_ub = get(rw, "cold", "lost"), get(ub, "cold", "lost")
+    q = _ratio(a, b)
+    ok = None if q is None else (q >= 0.3 and lost_rw == 0)
+    add("cold resolutions/s", a, b, "ratio >= 0.3, 0 lost", ok)
+    a, b = get(rw, "cold", "p50_ms"), get(ub, "cold", "p50_ms")
+    add("cold p50 latency (ms)", a, b, "", None, 2)
+    a, b = get(rw, "cold", "p99_ms"), get(ub, "cold", "p99_ms")
+    add("cold p99 latency (ms)", a, b, "", None, 2)
+    add(
+        "cold lost queries",
+        lost_rw,
+        lost_ub,
+        "0 lost",
+        None if lost_rw is None else lost_rw == 0,
+        ratio=None,
+    )
+    a, b = get(rw, "memory", "bytes_per_rrset"), get(ub, "memory", "bytes_per_rrset")
+    q = _ratio(a, b)
+    add("bytes per RRset", a, b, "ratio <= 3", None if q is None else q <= 3)
+    w2, w1 = get(rw, "workers", "qps"), get(rw, "hit_c8", "qps")
+    q = _ratio(w2, w1)
+    add(
+        "workers=2 qps (8 clients)",
+        w2,
+        None,
+        ">= 1.5x 1 worker",
+        None if q is None else q >= 1.5,
+        ratio=q,
+        b_text="1 worker: " + _fmt(w1),
+    )
+    return out
+
+
+def table(rs: list[Row]) -> str:
+    head = ["metric", "rootwalk", "Unbound", "ratio", "target", "PASS/MISS"]
+    body = [[x["metric"], *x["text"], x["target"], x["verdict"]] for x in rs]
+    widths = [max(len(str(row[i])) for row in [head, *body]) for i in range(len(head))]
+    lines = []
+    lines.append("| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |")
+    lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    for row in body:
+        cells = [
+            str(c).ljust(w) if i in (0, 4, 5) else str(c).rjust(w)
+            for i, (c, w) in enumerate(zip(row, widths, strict=True))
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def write_json(path: Path, record: dict[str, Any]) -> None:
+    path.write_text(json.dumps(record, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def write_chart(path: Path, r: dict[str, Any]) -> str | None:
+    """qps bars and cold latency percentiles; None when written, else why not."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return "matplotlib is not installed (pip install -e '.[bench]')"
+    rw, ub = r.get("rootwalk", {}), r.get("unbound", {})
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    labels = ["cache hit", "fixed rate", "cold"]
+    keys = [("hit", "qps"), ("rate", "achieved_qps"), ("cold", "qps")]
+
+    def val(d: dict[str, Any], k: tuple[str, str]) -> float:
+        return float(d.get(k[0], {}).get(k[1]) or 0)
+
+    xs = range(len(labels))
+    ax1.bar([x - 0.2 for x in xs], [val(rw, k) for k in keys], 0.4, label="rootwalk")
+    ax1.bar([x + 0.2 for x in xs], [val(ub, k) for k in keys], 0.4, label="Unbound")
+    ax1.set_xticks(list(xs), labels)
+    ax1.set_ylabel("queries per second")
+    if any(val(d, k) > 0 for d in (rw, ub) for k in keys):
+        ax1.set_yscale("log")
+    ax1.set_title("throughput (log scale)")
+    ax1.legend()
+    ps = ["p50", "p90", "p99", "p99.9"]
+    for d, name in ((rw, "rootwalk"), (ub, "Unbound")):
+        cold = d.get("cold", {})
+        ys = [cold.get(f"{p}_ms") for p in ps]
+        if any(y is not None for y in ys):
+            ax2.plot(ps, [y or 0 for y in ys], marker="o", label=name)
+    ax2.set_ylabel("ms")
+    ax2.set_title("cold-cache latency percentiles")
+    if ax2.get_legend_handles_labels()[0]:
+        ax2.legend()
+    fig.suptitle(f"rootwalk vs Unbound ({r.get('params', {}).get('mode')} mode)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return None

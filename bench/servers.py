@@ -1,0 +1,127 @@
+"""The three long-running processes: the lab, rootwalk and Unbound."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.procs import Proc, ProcError
+
+READY_TIMEOUT = 60.0
+
+
+@dataclass
+class Setup:
+    net: str  # "127.A"
+    domains: int
+    workdir: Path
+    rootwalk_port: int
+    unbound_port: int
+    hints: Path | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.net}.0.1"
+
+
+def start_lab(s: Setup) -> Proc:
+    """``rootwalk lab up`` in its own process, on port 53 (Unbound only queries port 53)."""
+    argv = [sys.executable, "-m", "rootwalk", "lab", "up", "--domains", str(s.domains)]
+    argv += ["--port", "53", "--net", s.net]
+    p = Proc("lab", argv, s.workdir / "lab.log")
+    try:
+        p.wait_for(r"Ctrl-C to stop", READY_TIMEOUT)
+        hints = [x.split(": ", 1)[1] for x in p.seen if x.startswith("root hints: ")]
+        if not hints:
+            raise ProcError("lab: no 'root hints: FILE' line")
+    except BaseException:
+        p.stop()
+        raise
+    s.hints = Path(hints[0].strip())
+    return p
+
+
+def rootwalk_config(s: Setup) -> Path:
+    path = s.workdir / "rootwalk.toml"
+    path.write_text(
+        "[server]\n"
+        "access_control = []\n"
+        "\n"
+        "[resolver]\n"
+        'upstream_allow = ["127.0.0.0/8"]\n'
+        "qname_minimisation = true\n"
+        "ipv6 = false\n"
+        "\n"
+        "[cache]\n"
+        "# room for the memory scenario's ~100,000 RRsets plus delegations, without eviction\n"
+        "max_entries = 1000000\n"
+        "max_ttl = 86400\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def start_rootwalk(s: Setup, workers: int = 1, tag: str = "") -> Proc:
+    assert s.hints is not None
+    argv = [sys.executable, "-m", "rootwalk", "serve"]
+    argv += ["--listen", f"{s.address}:{s.rootwalk_port}", "--root-hints", str(s.hints)]
+    argv += ["--upstream-port", "53", "--config", str(rootwalk_config(s))]
+    argv += ["--workers", str(workers)]
+    p = Proc("rootwalk", argv, s.workdir / f"rootwalk{tag}.log")
+    try:
+        p.wait_for(r"listening on \S+ \(udp, tcp\)", READY_TIMEOUT)
+    except BaseException:
+        p.stop()
+        raise
+    return p
+
+
+def unbound_config(s: Setup) -> Path:
+    assert s.hints is not None
+    path = s.workdir / "unbound.conf"
+    path.write_text(
+        f"""server:
+    interface: {s.address}@{s.unbound_port}
+    port: {s.unbound_port}
+    num-threads: 1
+    do-not-query-localhost: no
+    root-hints: "{s.hints}"
+    module-config: "iterator"
+    access-control: 127.0.0.0/8 allow
+    chroot: ""
+    username: ""
+    directory: "{s.workdir}"
+    use-syslog: no
+    logfile: ""
+    pidfile: ""
+    verbosity: 1
+    qname-minimisation: yes
+    cache-max-ttl: 86400
+    do-ip6: no
+    # room for the memory scenario's ~100,000 RRsets without eviction (defaults: 4m/8m)
+    msg-cache-size: 256m
+    rrset-cache-size: 512m
+remote-control:
+    control-enable: no
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def start_unbound(s: Setup, tools: dict[str, str], tag: str = "") -> Proc:
+    conf = unbound_config(s)
+    check = subprocess.run(
+        [tools["unbound-checkconf"], str(conf)], capture_output=True, text=True, timeout=60
+    )
+    if check.returncode != 0:
+        raise ProcError(f"unbound-checkconf {conf}: {check.stdout}{check.stderr}")
+    p = Proc("unbound", [tools["unbound"], "-d", "-c", str(conf)], s.workdir / f"unbound{tag}.log")
+    try:
+        p.wait_for(r"start of service", READY_TIMEOUT)
+    except BaseException:
+        p.stop()
+        raise
+    return p
