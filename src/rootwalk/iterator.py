@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+from dataclasses import dataclass
 
 import dns.name
 import dns.rcode
@@ -34,6 +35,15 @@ from rootwalk.selection import ServerSelector
 from rootwalk.transport import Exchange, Transport
 
 __all__ = ["Iterator"]
+
+
+@dataclass(frozen=True)
+class _Walk:
+    """What one client question's resolution and all its sub-resolutions share."""
+
+    budget: Budget
+    deadline: float  # monotonic
+    trace: TraceSink | None
 
 
 class Iterator:
@@ -61,19 +71,19 @@ class Iterator:
 
     async def resolve(self, question: Question, trace: TraceSink | None = None) -> Result:
         """Resolve one client question within the total time budget, or raise ResolverError."""
-        budget = Budget(self.config.limits)
-        deadline = self.clock.monotonic() + self.config.limits.total_timeout
+        limits = self.config.limits
+        walk = _Walk(Budget(limits), self.clock.monotonic() + limits.total_timeout, trace)
         try:
-            async with asyncio.timeout(self.config.limits.total_timeout):
-                await self._prime(budget, deadline, trace)
-                return await self._run(question, budget, 0, (question,), deadline, trace)
+            async with asyncio.timeout(limits.total_timeout):
+                await self._prime(walk)
+                return await self._run((question,), walk)
         except TimeoutError:
             raise ResolutionFailed(
                 f"no answer within {self.config.limits.total_timeout:g} s",
                 EDE.NO_REACHABLE_AUTHORITY,
             ) from None
 
-    async def _prime(self, budget: Budget, deadline: float, trace: TraceSink | None) -> None:
+    async def _prime(self, walk: _Walk) -> None:
         """RFC 8109: learn the current root NS set from a root server before relying on the
         hints, and again whenever it has expired. Failure is not fatal: the hints still work."""
         root = dns.name.root
@@ -82,30 +92,22 @@ class Iterator:
         async with self._priming:
             if self.cache.rrsets.get(root, dns.rdatatype.NS, self.clock.now()) is not None:
                 return
-            question = Question(root, dns.rdatatype.NS)
             with contextlib.suppress(ResolverError):
-                await self._run(question, budget, 0, (question,), deadline, trace)
+                await self._run((Question(root, dns.rdatatype.NS),), walk)
 
-    async def _run(
-        self,
-        question: Question,
-        budget: Budget,
-        depth: int,
-        stack: tuple[Question, ...],
-        deadline: float,
-        trace: TraceSink | None,
-    ) -> Result:
+    async def _run(self, stack: tuple[Question, ...], walk: _Walk) -> Result:
+        """Resolve ``stack[-1]``; the stack holds the questions that are waiting on it."""
         res = Resolution(
-            question,
+            stack[-1],
             config=self.config.resolver,
             limits=self.config.limits,
             cache=self.cache,
             selector=self.selector,
             hints=self.hints,
             clock=self.clock,
-            budget=budget,
-            depth=depth,
-            trace=trace,
+            budget=walk.budget,
+            depth=len(stack) - 1,
+            trace=walk.trace,
             rng=self.rng,
         )
         steps = res.run()
@@ -114,11 +116,9 @@ class Iterator:
             action = next(steps)
             while True:
                 if isinstance(action, Send):
-                    outcome = await self._send(action, deadline)
+                    outcome = await self._send(action, walk.deadline)
                 elif isinstance(action, SubQuery):
-                    outcome = await self._sub(
-                        action.question, budget, depth, stack, deadline, trace
-                    )
+                    outcome = await self._sub(action.question, stack, walk)
                 action = steps.send(outcome)
         except StopIteration as stop:
             result: Result = stop.value
@@ -141,26 +141,18 @@ class Iterator:
                 self.timeouts += 1
             return exc
 
-    async def _sub(
-        self,
-        question: Question,
-        budget: Budget,
-        depth: int,
-        stack: tuple[Question, ...],
-        deadline: float,
-        trace: TraceSink | None,
-    ) -> Result:
+    async def _sub(self, question: Question, stack: tuple[Question, ...], walk: _Walk) -> Result:
         failure = Result(dns.rcode.SERVFAIL)
         # A name already being resolved further up this chain (any type) is a dependency
         # cycle: loop1.test needs ns.loop2.test, which needs ns.loop1.test, ...
         if any(q.name == question.name for q in stack):
             failure.ede.append((EDE.INVALID_DATA, f"delegation loop through {question}"))
             return failure
-        if depth + 1 > self.config.limits.max_subquery_depth:
+        if len(stack) > self.config.limits.max_subquery_depth:
             failure.ede.append((EDE.OTHER, "max_subquery_depth reached"))
             return failure
         try:
-            return await self._run(question, budget, depth + 1, (*stack, question), deadline, trace)
+            return await self._run((*stack, question), walk)
         except ResolverError as exc:
             failure.ede.append((exc.ede, exc.reason))
             return failure

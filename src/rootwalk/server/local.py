@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import dns.exception
@@ -35,8 +34,9 @@ from dns.rdatatype import RdataType
 
 from rootwalk.config import ServerConfig
 from rootwalk.errors import ConfigError
+from rootwalk.resolution import Result
 
-__all__ = ["LocalPolicy", "LocalReply", "read_blocklist"]
+__all__ = ["LocalPolicy", "read_blocklist"]
 
 ZONE_TYPES = ("static", "transparent", "refuse", "nxdomain")
 _BLOCKED_TTL = 60
@@ -46,14 +46,6 @@ _Key = tuple[bytes, ...]  # lowercase labels, root last
 
 def _key(name: dns.name.Name) -> _Key:
     return tuple(label.lower() for label in name.labels)
-
-
-@dataclass
-class LocalReply:
-    rcode: int
-    answer: list[dns.rrset.RRset] = field(default_factory=list)
-    authority: list[dns.rrset.RRset] = field(default_factory=list)
-    ede: list[tuple[int, str]] = field(default_factory=list)
 
 
 class LocalPolicy:
@@ -110,7 +102,7 @@ class LocalPolicy:
                 old.name, min(old.ttl, rrset.ttl), merged
             )
 
-    def answer(self, qname: dns.name.Name, qtype: RdataType) -> LocalReply | None:
+    def answer(self, qname: dns.name.Name, qtype: RdataType) -> Result | None:
         key = _key(qname)
         own = self.data.get(key)
         if own is not None:
@@ -118,20 +110,20 @@ class LocalPolicy:
             if rrset is None and qtype != dns.rdatatype.CNAME:
                 rrset = own.get(dns.rdatatype.CNAME)
             if rrset is not None:
-                return LocalReply(dns.rcode.NOERROR, [_owned(rrset, qname)])
+                return Result(dns.rcode.NOERROR, [_owned(rrset, qname)])
         zone_type, zone_key = self._zone(key)
         if zone_type is None:
             if own is not None:  # implicit transparent zone at the data's name
-                return LocalReply(dns.rcode.NOERROR, authority=self._soa(key))
+                return Result(dns.rcode.NOERROR, authority=self._soa(key))
             return self._blocked(key, qname, qtype)
         if zone_type == "refuse":
-            return LocalReply(dns.rcode.REFUSED, ede=[(18, "refused by local zone")])
+            return Result(dns.rcode.REFUSED, ede=[(18, "refused by local zone")])
         if zone_type == "nxdomain":
-            return LocalReply(dns.rcode.NXDOMAIN, authority=self._soa(zone_key))
+            return Result(dns.rcode.NXDOMAIN, authority=self._soa(zone_key))
         if own is not None or self._has_below(key):
-            return LocalReply(dns.rcode.NOERROR, authority=self._soa(zone_key))
+            return Result(dns.rcode.NOERROR, authority=self._soa(zone_key))
         if zone_type == "static":
-            return LocalReply(dns.rcode.NXDOMAIN, authority=self._soa(zone_key))
+            return Result(dns.rcode.NXDOMAIN, authority=self._soa(zone_key))
         return self._blocked(key, qname, qtype)  # transparent
 
     def _zone(self, key: _Key) -> tuple[str | None, _Key]:
@@ -153,19 +145,19 @@ class LocalPolicy:
                 return [soa]
         return []
 
-    def _blocked(self, key: _Key, qname: dns.name.Name, qtype: RdataType) -> LocalReply | None:
+    def _blocked(self, key: _Key, qname: dns.name.Name, qtype: RdataType) -> Result | None:
         if not self.blocked or not any(key[i:] in self.blocked for i in range(len(key) - 1)):
             return None
         ede = [(_EDE_BLOCKED, "blocked by a blocklist")]
         if not self.block_null:
-            return LocalReply(dns.rcode.NXDOMAIN, ede=ede)
+            return Result(dns.rcode.NXDOMAIN, ede=ede)
         if qtype == dns.rdatatype.A:
             answer = [dns.rrset.from_text(qname, _BLOCKED_TTL, "IN", "A", "0.0.0.0")]
         elif qtype == dns.rdatatype.AAAA:
             answer = [dns.rrset.from_text(qname, _BLOCKED_TTL, "IN", "AAAA", "::")]
         else:
             answer = []
-        return LocalReply(dns.rcode.NOERROR, answer, ede=ede)
+        return Result(dns.rcode.NOERROR, answer, ede=ede)
 
 
 def _owned(rrset: dns.rrset.RRset, qname: dns.name.Name) -> dns.rrset.RRset:
