@@ -8,6 +8,7 @@ docs/configuration.md.
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import ipaddress
 import tomllib
 import types
@@ -43,6 +44,8 @@ __all__ = [
 ACL_ACTIONS = ("allow", "allow_snoop", "refuse", "deny")
 #: Values of ``server.log_level``.
 LOG_LEVELS = ("debug", "info", "warning", "error")
+#: Values of ``server.event_loop``.
+EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 
 
 def default_root_hints() -> Path:
@@ -52,11 +55,12 @@ def default_root_hints() -> Path:
 
 @dataclass(frozen=True)
 class Limits:
-    """Bounds on the work one client question may cause (guide §8).
+    """Bounds on the work one client question may cause (guide §8), and on the resolutions in
+    progress at once.
 
     Each limit has a known attack or failure behind it: delegation and CNAME loops, NXNS-style
-    amplification (glueless NS sets that fan out into many sub-queries), and lame servers that
-    never answer.
+    amplification (glueless NS sets that fan out into many sub-queries), lame servers that
+    never answer, and floods of never-seen names (random-subdomain attacks).
     """
 
     # Referrals followed for one (sub-)question. Unbound: MAX_REFERRAL_COUNT 130; Knot's
@@ -84,6 +88,15 @@ class Limits:
     max_timeout: float = 3.0
     # Wall time for one client question, everything included; then SERVFAIL with EDE.
     total_timeout: float = 6.0
+    # Distinct resolutions (cache misses) in progress at once; identical questions share one.
+    # Without a bound, a flood of never-seen names grows memory and upstream work without
+    # limit. Unbound num-queries-per-thread: 1024 with libevent, 512 without.
+    max_resolutions: int = 1000
+    # Seconds after which a resolution may be pushed out of a full table by a new question.
+    # Unbound jostle-timeout (200 ms, about one round trip to an authority): a question still
+    # unanswered after that is likely to fail anyway, and under a flood the new questions are
+    # more likely to come from real clients than the old ones.
+    jostle_timeout: float = 0.2
 
 
 @dataclass(frozen=True)
@@ -91,6 +104,10 @@ class CacheConfig:
     """RRset, negative and infrastructure caches."""
 
     max_entries: int = 200_000
+    # Rendered answers kept as wire bytes for the cache-hit fast path (server/wirecache.py),
+    # derived from the RRset cache; 0 turns the fast path off. Unbound's msg-cache plays the
+    # same part.
+    wire_answers: int = 50_000
     # RFC 8767 §4 and Unbound's cache-max-ttl: cap TTLs so a mistake upstream cannot pin data.
     max_ttl: int = 86_400
     min_ttl: int = 0
@@ -168,6 +185,9 @@ class ServerConfig:
     # One log line per answered question (client, name, type, rcode, latency, cache).
     query_log: bool = False
     log_level: str = "info"
+    # "auto": uvloop when it is installed (its UDP and TCP transports cost about half as
+    # much per packet), else asyncio's own loop; "uvloop" insists; "asyncio" never uses it.
+    event_loop: str = "auto"
     # Processes serving the same sockets, each with its own cache (SO_REUSEPORT).
     workers: int = 1
     # On SIGTERM/SIGINT: seconds allowed for questions in progress before exiting.
@@ -348,6 +368,8 @@ def _validate(config: Config, source: str) -> None:
     c = config.cache
     if c.max_entries < 1:
         raise ConfigError(f"{source}: 'cache.max_entries' must be at least 1")
+    if c.wire_answers < 0:
+        raise ConfigError(f"{source}: 'cache.wire_answers' must be 0 (off) or more")
     if not 0 <= c.min_ttl <= c.max_ttl:
         raise ConfigError(f"{source}: 'cache.min_ttl' must be between 0 and cache.max_ttl")
     lim = config.limits
@@ -381,6 +403,16 @@ def _validate_server(s: ServerConfig, source: str) -> None:
         raise ConfigError(
             f"{source}: 'server.log_level' must be one of {', '.join(LOG_LEVELS)}, "
             f"not {s.log_level!r}"
+        )
+    if s.event_loop not in EVENT_LOOPS:
+        raise ConfigError(
+            f"{source}: 'server.event_loop' must be one of {', '.join(EVENT_LOOPS)}, "
+            f"not {s.event_loop!r}"
+        )
+    if s.event_loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        raise ConfigError(
+            f"{source}: 'server.event_loop' is \"uvloop\" but uvloop is not installed "
+            '(pip install uvloop, or use "auto")'
         )
     if s.blocklist_action not in ("nxdomain", "null"):
         raise ConfigError(

@@ -82,6 +82,10 @@ class Result:
     ede: list[tuple[int, str]] = field(default_factory=list)
     from_cache: bool = False
     stale: bool = False
+    # Not answered because of load shedding (limits.max_resolutions): the front end sends
+    # nothing, as Unbound drops queries it has no room for, so the client retries later
+    # instead of caching a SERVFAIL.
+    shed: bool = False
 
 
 @dataclass(frozen=True)

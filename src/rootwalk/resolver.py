@@ -3,14 +3,21 @@
 ``Resolver.resolve`` never raises ResolverError: a question that cannot be answered becomes
 SERVFAIL with an Extended DNS Error (RFC 8914), or, when serve-stale allows, an expired answer
 with EDE 3 (RFC 8767). Identical questions in flight share one resolution (guide §9).
+
+Distinct resolutions in progress are bounded by ``limits.max_resolutions`` with Unbound's
+policy (num-queries-per-thread and jostle-timeout, mesh_make_new_space): when the table is
+full, a new question pushes out the oldest resolution if that one has run longer than
+``limits.jostle_timeout``, and is otherwise turned away. Both come back as ``Result.shed``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import logging
 import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import dns.name
@@ -18,7 +25,7 @@ import dns.rcode
 import dns.rdataclass
 from dns.rdatatype import RdataType
 
-from rootwalk.cache import Cache
+from rootwalk.cache import Cache, CacheAnswer
 from rootwalk.clock import Clock, SystemClock
 from rootwalk.config import Config
 from rootwalk.errors import EDE, ResolverError
@@ -33,6 +40,15 @@ __all__ = ["Resolver"]
 log = logging.getLogger("rootwalk.resolver")
 
 _Key = tuple[dns.name.Name, int, int]
+
+
+@dataclass(eq=False)
+class _Flight:
+    """One resolution in the table, shared by every client asking the same question."""
+
+    task: asyncio.Task[Result]
+    started: float  # monotonic
+    jostled: str = ""  # why it was pushed out; empty while it may still answer
 
 
 class Resolver:
@@ -53,8 +69,19 @@ class Resolver:
         self.iterator = Iterator(
             config, self.cache, self.selector, self.transport, self.hints, self.clock, rng
         )
-        self._inflight: dict[_Key, asyncio.Task[Result]] = {}
+        # Insertion order is start order, so the first entry is the oldest (the one to jostle).
+        self._inflight: dict[_Key, _Flight] = {}
         self.resolutions_started = 0
+        # Load shedding, for operators and tests: new questions turned away, resolutions pushed
+        # out by newer questions, and the most resolutions ever in progress at once.
+        self.shed_new = 0
+        self.shed_jostled = 0
+        self.peak_resolutions = 0
+
+    @property
+    def resolutions_in_progress(self) -> int:
+        """Distinct resolutions running now (the table ``limits.max_resolutions`` bounds)."""
+        return len(self._inflight)
 
     def reconfigure(self, config: Config) -> None:
         """Apply new [resolver] and [limits] settings live and keep the cache (SIGHUP).
@@ -87,14 +114,76 @@ class Resolver:
         if trace is not None:
             return await self._resolve(question, trace)  # traced walks are never shared
         key = (name, rdtype, rdclass)
-        task = self._inflight.get(key)
-        if task is None:
+        flight = self._inflight.get(key)
+        if flight is None:
+            # Joining a resolution in flight costs nothing, so only a new one needs room.
+            refused = self._make_room(question)
+            if refused is not None:
+                return refused
             task = asyncio.get_running_loop().create_task(self._resolve(question, None))
-            self._inflight[key] = task
+            flight = _Flight(task, self.clock.monotonic())
+            self._inflight[key] = flight
+            self.peak_resolutions = max(self.peak_resolutions, len(self._inflight))
             # Only the creator's callback removes the key, when the task ends (hickory's
             # ActiveRequestCleanup): a waiter being cancelled must not drop shared work.
-            task.add_done_callback(lambda _t: self._inflight.pop(key, None))
-        return await asyncio.shield(task)
+            task.add_done_callback(functools.partial(self._landed, key, flight))
+        try:
+            return await asyncio.shield(flight.task)
+        except asyncio.CancelledError:
+            # shield() raises CancelledError both when this waiter is cancelled (shutdown, a
+            # client gone) and when the shared task is; only the second, by a jostle, is an
+            # answer. A waiter with a cancel request pending must see its cancellation.
+            me = asyncio.current_task()
+            pending = me.cancelling() if me is not None else 0
+            if flight.jostled and flight.task.cancelled() and not pending:
+                return _busy(flight.jostled)
+            raise
+
+    def _landed(self, key: _Key, flight: _Flight, _task: asyncio.Task[Result]) -> None:
+        # A jostled flight has left the table already, and a newer resolution of the same
+        # question may hold its key now.
+        if self._inflight.get(key) is flight:
+            del self._inflight[key]
+
+    def _make_room(self, question: Question) -> Result | None:
+        """Admit a new resolution (None), or say why not: a cache answer or a shed SERVFAIL."""
+        limits = self.config.limits  # read per call: reconfigure() applies new limits live
+        if len(self._inflight) < limits.max_resolutions:
+            return None
+        # Unbound answers from the cache before a query takes a slot; here a cache hit runs
+        # as a (short) resolution, so look first only when there is no room for one.
+        cached = self._answer_from_cache(question)
+        if cached is not None:
+            return cached
+        now = self.clock.monotonic()
+        # Unbound mesh_make_new_space: a query that has taken longer than jostle-timeout
+        # (about one round trip) is likely to fail anyway, and under a flood the newcomer is
+        # more likely to be a real client. More than one goes only after limits were lowered.
+        while self._inflight and len(self._inflight) >= limits.max_resolutions:
+            key, oldest = next(iter(self._inflight.items()))
+            age = now - oldest.started
+            if age <= limits.jostle_timeout:
+                break
+            del self._inflight[key]
+            oldest.jostled = (
+                f"resolver busy: pushed out by newer questions after {age:.3f} s "
+                f"(limits.jostle_timeout {limits.jostle_timeout:g} s)"
+            )
+            # False when it finished just now and only its done-callback is pending: its
+            # waiters get the answer, and nothing was shed.
+            if oldest.task.cancel():
+                self.shed_jostled += 1
+                log.debug("jostled %s after %.3f s", key[0], age)
+        if len(self._inflight) < limits.max_resolutions:
+            return None
+        # Unbound drops what it has no room for: the client retries later, when the work in
+        # progress may have drained, instead of caching a SERVFAIL.
+        self.shed_new += 1
+        log.debug("shed %s: %d resolutions in progress", question, len(self._inflight))
+        return _busy(
+            f"resolver busy: {len(self._inflight)} resolutions in progress "
+            f"(limits.max_resolutions {limits.max_resolutions})"
+        )
 
     async def _resolve(self, question: Question, trace: TraceSink | None) -> Result:
         self.resolutions_started += 1
@@ -108,18 +197,33 @@ class Resolver:
             log.info("SERVFAIL %s: %s", question, exc.reason)
             return Result(dns.rcode.SERVFAIL, ede=[(int(exc.ede), exc.reason)])
 
-    def _stale(self, question: Question) -> Result | None:
-        """RFC 8767 §4: answer expired data when the authorities cannot be reached."""
-        if not self.config.cache.serve_stale:
-            return None
+    def _lookup(self, question: Question, *, stale: bool) -> CacheAnswer | None:
         hit = self.cache.lookup(
             question.name,
             question.rdtype,
             self.clock.now(),
-            stale=True,
+            stale=stale,
             max_chain=self.config.limits.max_cname_chain,
         )
-        if hit is None or not hit.complete:
+        return hit if hit is not None and hit.complete else None
+
+    def _answer_from_cache(self, question: Question) -> Result | None:
+        """What Resolution.run answers from the cache without sending anything, or None."""
+        hit = self._lookup(question, stale=False)
+        if hit is None:
+            return None
+        if hit.answer:
+            return Result(dns.rcode.NOERROR, hit.chain + hit.answer, from_cache=True)
+        rcode = dns.rcode.NXDOMAIN if hit.nxdomain else dns.rcode.NOERROR
+        auth = [hit.soa] if hit.soa is not None else []
+        return Result(rcode, hit.chain, auth, from_cache=True)
+
+    def _stale(self, question: Question) -> Result | None:
+        """RFC 8767 §4: answer expired data when the authorities cannot be reached."""
+        if not self.config.cache.serve_stale:
+            return None
+        hit = self._lookup(question, stale=True)
+        if hit is None:
             return None
         if hit.answer:
             ede = (int(EDE.STALE_ANSWER), "serving stale data: authorities unreachable")
@@ -128,3 +232,8 @@ class Resolver:
         code = EDE.STALE_NXDOMAIN if hit.nxdomain else EDE.STALE_ANSWER
         auth = [hit.soa] if hit.soa is not None else []
         return Result(rcode, hit.chain, auth, ede=[(int(code), "serving stale data")], stale=True)
+
+
+def _busy(reason: str) -> Result:
+    # RFC 8914 has no code for an overloaded resolver; the front end sends nothing anyway.
+    return Result(dns.rcode.SERVFAIL, ede=[(int(EDE.OTHER), reason)], shed=True)

@@ -62,9 +62,21 @@ class Cache:
         self.rrsets = RRsetCache(config, clock.now)
         self.negative = NegativeCache(config, clock.now)
         self.infra = InfraCache(clock.monotonic)
+        self._watcher: Callable[[dns.name.Name | None], None] | None = None
 
     def __len__(self) -> int:
         return len(self.rrsets) + len(self.negative)
+
+    def watch(self, callback: Callable[[dns.name.Name | None], None]) -> None:
+        """Call ``callback(name)`` when data owned by ``name`` is stored or removed, and
+        ``callback(None)`` when everything is flushed.
+
+        Caches derived from this one (the front end's rendered answers) use it to stay
+        consistent without this tier knowing about them: data flows downwards only.
+        """
+        self._watcher = callback
+        self.rrsets.on_change = callback
+        self.negative.on_change = callback
 
     # -- reading -------------------------------------------------------------------------
 
@@ -202,3 +214,5 @@ class Cache:
         self.rrsets.clear()
         self.negative.clear()
         self.infra.clear()
+        if self._watcher is not None:
+            self._watcher(None)

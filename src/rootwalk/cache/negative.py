@@ -47,6 +47,8 @@ class NegativeCache:
         self._data: cachetools.TLRUCache[tuple[dns.name.Name, int], NegativeEntry] = (
             cachetools.TLRUCache(maxsize=max(1, config.max_entries // 4), ttu=ttu, timer=timer)
         )
+        # Called with the owner name whenever an entry is stored or removed (see Cache.watch).
+        self.on_change: Callable[[dns.name.Name], None] | None = None
 
     def __len__(self) -> int:
         return len(self._data)
@@ -60,6 +62,8 @@ class NegativeCache:
             return False
         key = (name, NXDOMAIN_KEY if nxdomain else qtype)
         self._data[key] = NegativeEntry(name, nxdomain, soa, now + ttl)
+        if self.on_change is not None:
+            self.on_change(name)
         return True
 
     def get(
@@ -82,6 +86,8 @@ class NegativeCache:
         keys = [k for k in list(self._data.keys()) if k[0] == name]
         for k in keys:
             self._data.pop(k, None)
+        if keys and self.on_change is not None:
+            self.on_change(name)
         return len(keys)
 
     def clear(self) -> None:

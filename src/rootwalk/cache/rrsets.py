@@ -62,8 +62,8 @@ class RRsetCache:
         self._data: cachetools.TLRUCache[Key, RRsetEntry] = cachetools.TLRUCache(
             maxsize=config.max_entries, ttu=ttu, timer=timer
         )
-        # Called with the key whenever an entry is replaced or removed (wire-cache invalidation).
-        self.on_change: Callable[[Key], None] | None = None
+        # Called with the owner name whenever an entry is stored or removed (see Cache.watch).
+        self.on_change: Callable[[dns.name.Name], None] | None = None
 
     def __len__(self) -> int:
         return len(self._data)
@@ -102,15 +102,15 @@ class RRsetCache:
         entry = RRsetEntry(rrset, trust, now + ttl, sigs)
         self._data[key] = entry
         if self.on_change is not None:
-            self.on_change(key)
+            self.on_change(rrset.name)
         return True
 
     def remove(self, name: dns.name.Name, rdtype: int | None = None) -> int:
         keys = [k for k in list(self._data.keys()) if k[0] == name and rdtype in (None, k[1])]
         for k in keys:
             self._data.pop(k, None)
-            if self.on_change is not None:
-                self.on_change(k)
+        if keys and self.on_change is not None:
+            self.on_change(name)
         return len(keys)
 
     def clear(self) -> None:

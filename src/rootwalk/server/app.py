@@ -20,9 +20,10 @@ import logging
 import signal
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from rootwalk.config import Config, format_listen, load_config, parse_listen
 from rootwalk.errors import ConfigError
@@ -161,6 +162,21 @@ def bind_metrics(config: Config) -> socket.socket | None:
         ) from None
 
 
+def run(coro: Coroutine[Any, Any, int], event_loop: str = "auto") -> int:
+    """Run ``coro`` to completion on the event loop ``server.event_loop`` asks for."""
+    factory: Callable[[], asyncio.AbstractEventLoop] | None = None
+    if event_loop != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if event_loop == "uvloop":  # config validation checks this first; be sure anyway
+                raise
+        else:
+            factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        return runner.run(coro)
+
+
 def configure_logging(config: Config, verbose: int = 0) -> None:
     """Root level from ``server.log_level`` (``-v`` wins); server events always at INFO."""
     level = logging.getLevelName(config.server.log_level.upper())
@@ -234,6 +250,7 @@ class Server:
             self.metrics = MetricsService(self)
             await self.metrics.start(self.metrics_sock)
         if self.announce:
+            log.info("event loop: %s", type(loop).__module__.split(".")[0])
             for listener in self.listeners:
                 log.info("listening on %s (udp, tcp)", listener.name)
         if self.on_ready is not None:

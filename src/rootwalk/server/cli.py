@@ -7,7 +7,6 @@ line on stderr, nothing started), 1 for anything unexpected.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import dataclasses
 import sys
 from collections.abc import Callable
@@ -153,6 +152,7 @@ def run_serve(args: argparse.Namespace) -> int:
         bind_all,
         bind_metrics,
         configure_logging,
+        run,
     )
     from rootwalk.server.local import LocalPolicy
     from rootwalk.server.workers import run_workers
@@ -202,7 +202,7 @@ def run_serve(args: argparse.Namespace) -> int:
         verbose=verbose,
         metrics_sock=metrics_sock,
     )
-    return asyncio.run(server.run())
+    return run(server.run(), config.server.event_loop)
 
 
 def run_ctl(args: argparse.Namespace) -> int:

@@ -45,12 +45,12 @@ def stats_lines(server: Server) -> list[str]:
         "tcp_connections": str(len(server.tcp.connections)),
         "resolutions_started": str(server.resolver.resolutions_started),
     }
-    counters = {k: str(v) for k, v in sorted(server.handler.stats.items())}
+    counters = {k: str(v) for k, v in sorted(server.handler.counters().items())}
     return [f"{k} {v}" for k, v in {**gauges, **counters}.items()]
 
 
 def metrics_text(server: Server) -> str:
-    stats = server.handler.stats
+    stats = server.handler.counters()
     out: list[str] = []
 
     def family(name: str, kind: str, helptext: str, samples: list[tuple[str, float]]) -> None:

@@ -1,9 +1,13 @@
 """One client message in, one answer out: request checks, policy and rendering (no sockets).
 
 ``Handler.handle(wire, peer, tcp=...)`` is the whole protocol front end; the UDP and TCP loops
-only move bytes. Keeping parsing and rendering in one function leaves room for a later
-wire-level fast path (answering straight from a cache of rendered answers) in front of the
-dnspython parse.
+only move bytes. It has two halves:
+
+* ``fast`` (synchronous, no dnspython): a plain recursive question whose answer was rendered
+  before is answered from ``WireCache`` bytes (server/wirecache.py). The transports call it
+  first, inline, so a hit costs no task either.
+* ``slow`` (a coroutine): everything else, fully parsed and validated with dnspython. Answers
+  it gives from the cache to plain questions are stored for ``fast``.
 
 Choices, with the RFC or the resolver they follow (docs/nameserver.md repeats them):
 
@@ -29,6 +33,7 @@ Choices, with the RFC or the resolver they follow (docs/nameserver.md repeats th
 
 from __future__ import annotations
 
+import functools
 import logging
 import struct
 import time
@@ -57,6 +62,8 @@ from rootwalk.errors import EDE
 from rootwalk.resolution import Result
 from rootwalk.server.acl import AccessControl, Action
 from rootwalk.server.local import LocalPolicy
+from rootwalk.server.wirecache import WireCache
+from rootwalk.wire import parse_query_head
 
 __all__ = ["Handler", "Peer", "ResolverLike", "header_reply"]
 
@@ -109,6 +116,7 @@ class Reply:
     authority: list[dns.rrset.RRset] = field(default_factory=list)
     ede: list[tuple[int, str]] = field(default_factory=list)
     cache: str = "-"  # hit, miss, stale, local, or - (no lookup)
+    shed: bool = False  # dropped by the resolver's load shedding: send nothing
 
 
 class Handler:
@@ -117,6 +125,11 @@ class Handler:
     def __init__(self, resolver: ResolverLike, config: Config) -> None:
         self.resolver = resolver
         self.stats: Counter[str] = Counter()
+        # Answers given by ``fast``: UDP NOERROR, UDP NXDOMAIN, TCP NOERROR, TCP NXDOMAIN.
+        self.fast_tally = [0, 0, 0, 0]
+        self.wire = WireCache(config.cache.wire_answers)
+        resolver.cache.watch(self.wire.invalidate)
+        self._now = resolver.clock.now
         self.configure(config)
 
     def configure(self, config: Config, source: str = "config") -> None:
@@ -125,13 +138,66 @@ class Handler:
         self.local = local if local else None
         self.config = config
         self.acl = AccessControl(config.server.access_control)
+        allowed = (Action.ALLOW, Action.ALLOW_SNOOP)
+        check = self.acl.check
+        self._acl_allows = functools.lru_cache(maxsize=4096)(lambda ip: check(str(ip)) in allowed)
         self.edns_payload = config.server.edns_payload
         self.query_log = config.server.query_log
+        # Rendered answers depend on local data, the advertised payload and the ACL.
+        self.wire.clear()
 
     # -- entry point ------------------------------------------------------------------------
 
     async def handle(self, wire: bytes, peer: Peer, *, tcp: bool) -> bytes | None:
         """Answer one message. Never raises (except CancelledError)."""
+        out = self.fast(wire, peer, tcp)
+        if out is not None:
+            return out
+        return await self.slow(wire, peer, tcp=tcp)
+
+    def fast(self, wire: bytes, peer: Peer, tcp: bool) -> bytes | None:
+        """The answer from rendered bytes, or None: then ``slow`` must answer. Never raises.
+
+        Every statement here costs a measurable share of a cache hit (docs/performance.md), so
+        counting is one list increment, folded into the named counters by ``counters()``.
+        """
+        try:
+            head = parse_query_head(wire, self.edns_payload)
+            if head is None:
+                return None
+            key, qend, udp_size = head
+            entry = self.wire.get(key, self._now())
+            if entry is None or (not tcp and len(entry.wire) > udp_size):
+                return None
+            if not self._acl_allows(peer[0]):
+                return None
+            out = wire[:2] + entry.head + wire[12:qend] + entry.tail
+        except Exception:  # the slow path answers whatever this one cannot
+            log.exception("fast path failed for %s", _client(peer))
+            return None
+        self.fast_tally[entry.tally + 2 if tcp else entry.tally] += 1
+        if self.query_log:
+            self._log_fast(wire, peer, entry.tally, tcp)
+        return out
+
+    def counters(self) -> Counter[str]:
+        """Every counter, the fast path's included (for ctl stats and /metrics)."""
+        out = Counter(self.stats)
+        udp_ok, udp_nx, tcp_ok, tcp_nx = self.fast_tally
+        for name, value in (
+            ("queries_udp", udp_ok + udp_nx),
+            ("queries_tcp", tcp_ok + tcp_nx),
+            ("rcode_NOERROR", udp_ok + tcp_ok),
+            ("rcode_NXDOMAIN", udp_nx + tcp_nx),
+            ("cache_hit", udp_ok + udp_nx + tcp_ok + tcp_nx),
+            ("answers_fast", udp_ok + udp_nx + tcp_ok + tcp_nx),
+        ):
+            if value:
+                out[name] += value
+        return out
+
+    async def slow(self, wire: bytes, peer: Peer, *, tcp: bool) -> bytes | None:
+        """Answer one message through dnspython. Never raises (except CancelledError)."""
         started = time.monotonic()
         try:
             return await self._handle(wire, peer, tcp, started)
@@ -165,16 +231,17 @@ class Handler:
         except Exception:
             stats["rcode_FORMERR"] += 1
             return header_reply(wire, dns.rcode.FORMERR)
-        return await self._answer(query, peer, action, tcp, started)
+        return await self._answer(query, wire, peer, action, tcp, started)
 
     async def _answer(
         self,
         query: dns.message.Message,
+        qwire: bytes,
         peer: Peer,
         action: Action,
         tcp: bool,
         started: float,
-    ) -> bytes:
+    ) -> bytes | None:
         response = dns.message.Message(id=query.id)
         response.flags = dns.flags.QR | dns.flags.RA | (query.flags & (dns.flags.RD | dns.flags.CD))
         response.question = list(query.question[:1])
@@ -190,6 +257,9 @@ class Handler:
             max_size = 512
 
         reply = await self._decide(query, action)
+        if reply.shed:
+            self.stats["dropped_shed"] += 1
+            return None  # as Unbound: a dropped question is retried; a SERVFAIL is believed
         response.set_rcode(dns.rcode.Rcode.make(reply.rcode))
         response.answer = reply.answer
         response.authority = reply.authority
@@ -204,11 +274,27 @@ class Handler:
                 ],
             )
         wire = self._render(response, max_size, tcp)
-        self.stats[f"rcode_{dns.rcode.to_text(dns.rcode.Rcode.make(reply.rcode))}"] += 1
+        stat = f"rcode_{dns.rcode.to_text(dns.rcode.Rcode.make(reply.rcode))}"
+        self.stats[stat] += 1
         self.stats[f"cache_{reply.cache}"] += 1
+        if reply.cache == "hit" and not reply.ede and action in (Action.ALLOW, Action.ALLOW_SNOOP):
+            self._keep(qwire, wire, reply)
         if self.query_log:
             self._log_query(query, peer, reply, tcp, started)
         return wire
+
+    def _keep(self, qwire: bytes, wire: bytes, reply: Reply) -> None:
+        """Store a rendered cache hit for ``fast`` when the question is one it can key."""
+        if reply.rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN) or wire[2] & 0x02:
+            return  # failures are not cached here; a TC=1 answer is not the answer
+        head = parse_query_head(qwire, self.edns_payload)
+        if head is None or qwire[head[1] - 4 : head[1] - 2] == b"\x00\xff":
+            return  # not a plain question, or ANY (answered by RFC 8482 synthesis)
+        names = {rrset.name for rrset in (*reply.answer, *reply.authority)}
+        # The question's own name too: data stored for it later must replace this answer.
+        names.add(dns.name.from_wire(qwire, 12)[0])
+        tally = 1 if reply.rcode == dns.rcode.NXDOMAIN else 0
+        self.wire.put(head[0], wire, head[1], self._now(), tuple(names), tally)
 
     # -- policy -----------------------------------------------------------------------------
 
@@ -246,6 +332,7 @@ class Handler:
             result = await self.resolver.resolve(qname, ask)
             cache = "stale" if result.stale else "hit" if result.from_cache else "miss"
             reply = Reply(result.rcode, result.answer, result.authority, result.ede, cache)
+            reply.shed = result.shed
         if any_query:
             reply = _minimal_any(qname, reply)
         return reply
@@ -282,6 +369,18 @@ class Handler:
             response.flags |= dns.flags.TC
             self.stats["truncated"] += 1
         return response.to_wire(max_size=max_size)
+
+    def _log_fast(self, wire: bytes, peer: Peer, tally: int, tcp: bool) -> None:
+        q = dns.message.from_wire(wire, question_only=True).question[0]
+        qlog.info(
+            "query %s %s %s %s %s %.1fms cache=hit",
+            _client(peer),
+            "tcp" if tcp else "udp",
+            q.name.to_text(),
+            dns.rdatatype.to_text(q.rdtype),
+            "NXDOMAIN" if tally else "NOERROR",
+            0.0,
+        )
 
     def _log_query(
         self, query: dns.message.Message, peer: Peer, reply: Reply, tcp: bool, started: float

@@ -76,7 +76,7 @@ class TcpService:
 
         async def answer(data: bytes) -> None:
             try:
-                wire = await self.handler.handle(data, peer, tcp=True)
+                wire = await self.handler.slow(data, peer, tcp=True)
                 if wire is None:  # unparseable: the framing cannot be trusted any more
                     broken.set()
                     writer.close()
@@ -103,6 +103,11 @@ class TcpService:
                     data = await reader.readexactly(int.from_bytes(head, "big"))
             except (TimeoutError, asyncio.IncompleteReadError, ConnectionError):
                 break  # half a message, then nothing: give the slot to someone else
+            fast = self.handler.fast(data, peer, True)
+            if fast is not None:  # a cache hit: answered in order, no task needed
+                writer.write(len(fast).to_bytes(2, "big") + fast)
+                await writer.drain()
+                continue
             await slots.acquire()  # pipelining bound: stop reading until an answer is out
             task = self.inflight.start(answer(data), droppable=False)
             mine = {t for t in mine if not t.done()}

@@ -1,4 +1,8 @@
-"""UDP: one datagram, one task, one answer. Nothing a client sends can raise out of here."""
+"""UDP: one datagram, one answer. Nothing a client sends can raise out of here.
+
+A cache hit is answered inline in ``datagram_received`` (Handler.fast): creating a task per
+datagram would cost more than the answer itself. Everything else gets a task.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ log = logging.getLogger("rootwalk.server")
 class UdpProtocol(asyncio.DatagramProtocol):
     def __init__(self, handler: Handler, inflight: Inflight) -> None:
         self.handler = handler
+        self.fast = handler.fast
         self.inflight = inflight
         self.transport: asyncio.DatagramTransport | None = None
         self.accepting = True
@@ -31,6 +36,13 @@ class UdpProtocol(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         if not self.accepting:
             return
+        wire = self.fast(data, addr, False)
+        if wire is not None:
+            try:
+                self.transport.sendto(wire, addr)  # type: ignore[union-attr]
+            except (OSError, AttributeError) as exc:  # AttributeError: closed under us
+                log.debug("UDP send to %s failed: %s", addr, exc)
+            return
         try:
             if self.inflight.start(self._serve(data, addr), droppable=True) is None:
                 self.handler.stats["dropped_overload"] += 1
@@ -42,7 +54,7 @@ class UdpProtocol(asyncio.DatagramProtocol):
         log.debug("UDP socket error: %s", exc)
 
     async def _serve(self, data: bytes, addr: Any) -> None:
-        wire = await self.handler.handle(data, addr, tcp=False)
+        wire = await self.handler.slow(data, addr, tcp=False)
         transport = self.transport
         if wire is not None and transport is not None and not transport.is_closing():
             try:

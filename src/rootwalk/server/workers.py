@@ -10,7 +10,6 @@ worker is ready, forwards SIGTERM/SIGINT/SIGHUP to the workers, restarts a worke
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import os
@@ -24,7 +23,7 @@ from types import FrameType
 
 from rootwalk.config import Config
 from rootwalk.resolver import Resolver
-from rootwalk.server.app import BindError, Listener, Server, bind_one
+from rootwalk.server.app import BindError, Listener, Server, bind_one, run
 
 __all__ = ["run_workers"]
 
@@ -75,7 +74,7 @@ def _child(
         on_ready=ready,
         name=f"worker {index}",
     )
-    return asyncio.run(server.run())
+    return run(server.run(), config.server.event_loop)
 
 
 def run_workers(

@@ -1,0 +1,128 @@
+"""Rendered answers, kept as wire bytes so a cache hit costs no dnspython at all.
+
+The RRset and negative caches stay the source of truth; an entry here is a rendering of what
+they said, derived from one slow-path answer. It is dropped when any RRset or negative entry
+for a name it depends on changes (``invalidate``), when its shortest TTL runs out, or when
+the server is reconfigured. Unbound keeps the same split: its message cache refers to the
+RRset cache and is checked against it; Knot Resolver's packet cache is another example.
+
+On a hit, the stored bytes are copied with the client's ID and question (its exact case, for
+0x20-using clients), and the TTL fields, whose offsets were found when the entry was stored,
+are rewritten to the remaining time. The rewritten copy is kept for the rest of that second,
+so under load most hits are three byte-string slices and a concatenation.
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+import dns.name
+
+from rootwalk.wire import ttl_offsets
+
+__all__ = ["WireAnswer", "WireCache"]
+
+_TTL = struct.Struct("!I")
+
+
+@dataclass(slots=True)
+class WireAnswer:
+    wire: bytes  # as rendered by the slow path, TTLs as of ``stored``
+    ttls: list[tuple[int, int]]  # (offset, TTL at ``stored``) of every record's TTL field
+    qend: int  # offset just past the question
+    stored: float  # wall-clock seconds
+    expires: float
+    deps: tuple[dns.name.Name, ...]
+    tally: int  # 0 for NOERROR, 1 for NXDOMAIN (the handler's counter slot)
+    age: int = 0  # whole seconds since ``stored`` that ``head``/``tail`` reflect
+    head: bytes = b""  # bytes 2..12 of the answer (flags and counts)
+    tail: bytes = b""  # everything after the question, TTLs rewritten for ``age``
+
+    def refresh(self, age: int) -> None:
+        buf = bytearray(self.wire)
+        for offset, ttl in self.ttls:
+            _TTL.pack_into(buf, offset, ttl - age)
+        self.age = age
+        self.tail = bytes(buf[self.qend :])
+
+
+class WireCache:
+    """A bounded map from question key (see rootwalk.wire) to rendered answer, oldest out first."""
+
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[bytes, WireAnswer] = {}
+        self._by_name: dict[dns.name.Name, set[bytes]] = {}
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, key: bytes, now: float) -> WireAnswer | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            return None
+        if now >= entry.expires:
+            self._drop(key)
+            return None
+        age = int(now - entry.stored)
+        if age != entry.age:
+            entry.refresh(age)
+        return entry
+
+    def put(
+        self,
+        key: bytes,
+        wire: bytes,
+        qend: int,
+        now: float,
+        deps: tuple[dns.name.Name, ...],
+        tally: int,
+    ) -> bool:
+        """Keep ``wire`` as the answer for ``key``; False when there is nothing safe to keep.
+
+        A record with TTL 0 must not be reused (RFC 1035 §3.2.1), and an answer without any
+        record has no lifetime of its own, so neither is stored.
+        """
+        if self.max_entries <= 0:
+            return False
+        ttls = ttl_offsets(wire)
+        if not ttls:
+            return False
+        shortest = min(ttl for _, ttl in ttls)
+        if shortest <= 0:
+            return False
+        if key in self._entries:
+            self._drop(key)
+        while len(self._entries) >= self.max_entries:
+            self._drop(next(iter(self._entries)))
+        entry = WireAnswer(wire, ttls, qend, now, now + shortest, deps, tally)
+        entry.head = wire[2:12]
+        entry.tail = wire[qend:]
+        self._entries[key] = entry
+        for name in deps:
+            self._by_name.setdefault(name, set()).add(key)
+        return True
+
+    def invalidate(self, name: dns.name.Name | None) -> None:
+        """Forget every answer built from data owned by ``name``; None forgets everything."""
+        if name is None:
+            self.clear()
+            return
+        for key in self._by_name.pop(name, ()):
+            self._drop(key)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._by_name.clear()
+
+    def _drop(self, key: bytes) -> None:
+        entry = self._entries.pop(key, None)
+        if entry is None:
+            return
+        for name in entry.deps:
+            keys = self._by_name.get(name)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_name[name]
