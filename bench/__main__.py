@@ -12,15 +12,18 @@ import datetime as dt
 import os
 import platform
 import random
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from bench import dnsperf, queries, report
+from bench import dnsperf, profile, queries, report
 from bench.procs import (
     Proc,
     children,
@@ -30,7 +33,7 @@ from bench.procs import (
     system_cpu,
     system_cpu_delta,
 )
-from bench.servers import Setup, start_lab, start_rootwalk, start_unbound
+from bench.servers import Setup, start_floor, start_lab, start_rootwalk, start_unbound
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -38,9 +41,16 @@ RESULTS = Path(__file__).resolve().parent / "results"
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     p.add_argument("--quick", action="store_true", help="a ~2-minute smoke run")
-    p.add_argument("--duration", type=float, help="seconds per cache-hit run (20; quick 5)")
+    p.add_argument(
+        "--rounds", type=int, help="interleaved cache-hit rounds per server (3; quick 2)"
+    )
+    p.add_argument(
+        "--duration", type=float, help="seconds per cache-hit run, per round (7; quick 3)"
+    )
     p.add_argument("--rate", type=int, default=20000, help="fixed rate for CPU/query (20000)")
-    p.add_argument("--rate-duration", type=float, help="seconds at the fixed rate (10; quick 5)")
+    p.add_argument(
+        "--rate-duration", type=float, help="seconds at the fixed rate, per round (5; quick 3)"
+    )
     p.add_argument("--hot-names", type=int, default=1000, help="cache-hit names (1000)")
     p.add_argument("--lab-domains", type=int, default=10000, help="synthetic domains (10000)")
     p.add_argument(
@@ -53,10 +63,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--cold-limit", type=float, default=240, help="cap (s) of each cold run (240)")
     p.add_argument("--net", help="127.A for the lab (default: random A in 10..250)")
     p.add_argument("--only", choices=["hit", "cold", "workers"], action="append", help="subset")
+    p.add_argument(
+        "--no-profile", dest="profile", action="store_false", help="skip the py-spy profiles"
+    )
     a = p.parse_args(argv)
     quick = a.quick
-    a.duration = a.duration or (5.0 if quick else 20.0)
-    a.rate_duration = a.rate_duration or (5.0 if quick else 10.0)
+    a.rounds = a.rounds or (2 if quick else 3)
+    a.duration = a.duration or (3.0 if quick else 7.0)
+    a.rate_duration = a.rate_duration or (3.0 if quick else 5.0)
     a.mem_domains = min(a.mem_domains or (1000 if quick else 10000), a.lab_domains)
     a.cold_names = min(a.cold_names or (2000 if quick else 20000), a.mem_domains * 10)
     a.net = a.net or f"127.{random.randint(10, 250)}"
@@ -114,6 +128,32 @@ def running(start: Callable[[], Proc]) -> Iterator[Proc]:
         p.stop()
 
 
+@contextlib.contextmanager
+def profiled(
+    pid: int, seconds: float, record: dict[str, Any], name: str, *, native: bool
+) -> Iterator[None]:
+    """py-spy on ``pid`` for ``seconds`` while the body runs; the summary goes to results."""
+    out: dict[str, str | None] = {}
+    raw = RESULTS / f"{record['timestamp']}-profile-{name}.raw"
+    thread = threading.Thread(
+        target=lambda: out.update(why=profile.record(pid, seconds, raw, native=native))
+    )
+    thread.start()
+    try:
+        yield
+    finally:
+        thread.join()
+        why = out.get("why")
+        if why is None and raw.exists():
+            text = profile.summarise(raw)
+            path = RESULTS / f"{record['timestamp']}-profile-{name}.txt"
+            path.write_text(text, encoding="utf-8")
+            record.setdefault("profiles", {})[name] = str(path)
+            log(f"rootwalk profile ({name}): {path}")
+        else:
+            log(f"rootwalk profile ({name}) not taken: {why}")
+
+
 def log(msg: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
@@ -122,38 +162,33 @@ def ms(x: float | None) -> float | None:
     return None if x is None else x * 1000
 
 
-def cache_hit(
-    a: argparse.Namespace,
-    s: Setup,
-    server: str,
-    port: int,
-    pids: Callable[[], list[int]],
-    hot: Path,
-    rec: dict[str, Any],
-    extra_c8: bool,
-) -> None:  # noqa: E501
-    addr = s.address
-    warm = dnsperf.run(addr, port, str(hot), limit=60, maxruns=1, outstanding=100)
-    log(f"{server}: warmed with {warm.completed}/{warm.sent} names ({warm.rcodes})")
-    rec["warm"] = warm.summary()
-    cpu0, sys0 = sum(cpu_seconds(p) for p in pids()), system_cpu()
-    hit = dnsperf.run(addr, port, str(hot), limit=a.duration, clients=1, threads=1)
-    cpu1 = sum(cpu_seconds(p) for p in pids())
-    rec["hit"] = hit.summary() | {
-        "system_cpu": system_cpu_delta(sys0, hit.wall),
-        "avg_latency_ms": ms(hit.avg_latency),
-        "server_cpu_share": (cpu1 - cpu0) / hit.wall,
+def warm(s: Setup, server: str, port: int, hot: Path, rec: dict[str, Any]) -> None:
+    # Two passes: the first resolves, the second is a cache hit through the full parse (which
+    # is what fills rootwalk's wire cache). Every server gets the same two passes.
+    w = dnsperf.run(s.address, port, str(hot), limit=60, maxruns=2, outstanding=100)
+    log(f"{server}: warmed with {w.completed}/{w.sent} questions ({w.rcodes})")
+    rec["warm"] = w.summary()
+
+
+def hit_round(
+    a: argparse.Namespace, s: Setup, server: str, port: int, pids: list[int], hot: Path
+) -> dict[str, Any]:
+    """One round: as fast as one dnsperf client goes, then CPU per query at a fixed rate."""
+    cpu0, sys0 = sum(cpu_seconds(p) for p in pids), system_cpu()
+    hit = dnsperf.run(s.address, port, str(hot), limit=a.duration, clients=1, threads=1)
+    cpu1 = sum(cpu_seconds(p) for p in pids)
+    out: dict[str, Any] = {
+        "hit": hit.summary()
+        | {
+            "system_cpu": system_cpu_delta(sys0, hit.wall),
+            "avg_latency_ms": ms(hit.avg_latency),
+            "server_cpu_share": (cpu1 - cpu0) / hit.wall,
+        }
     }
-    log(
-        f"{server}: cache hit {hit.qps:,.0f} qps, avg {hit.avg_latency * 1e3:.3f} ms, "
-        f"lost {hit.lost}; server CPU {rec['hit']['server_cpu_share']:.0%}, "
-        f"dnsperf CPU {hit.dnsperf_cpu_share:.0%}"
-    )
-    cpu0 = sum(cpu_seconds(p) for p in pids())
-    rate = dnsperf.run(addr, port, str(hot), limit=a.rate_duration, max_qps=a.rate)
-    cpu1 = sum(cpu_seconds(p) for p in pids())
-    used = cpu1 - cpu0
-    rec["rate"] = rate.summary() | {
+    cpu0 = sum(cpu_seconds(p) for p in pids)
+    rate = dnsperf.run(s.address, port, str(hot), limit=a.rate_duration, max_qps=a.rate)
+    used = sum(cpu_seconds(p) for p in pids) - cpu0
+    out["rate"] = rate.summary() | {
         "asked_qps": a.rate,
         "achieved_qps": rate.qps,
         "server_cpu_s": used,
@@ -161,15 +196,25 @@ def cache_hit(
         "cpu_us_per_query": used / rate.completed * 1e6 if rate.completed else None,
     }
     log(
-        f"{server}: at -Q {a.rate}: {rate.qps:,.0f} qps achieved, "
-        f"{rec['rate']['cpu_us_per_query'] or 0:.1f} us CPU/query "
-        f"(server CPU {used / rate.wall:.0%})"
+        f"{server}: cache hit {hit.qps:,.0f} qps, avg {hit.avg_latency * 1e3:.3f} ms, "
+        f"lost {hit.lost}, dnsperf CPU {hit.dnsperf_cpu_share:.0%}; at -Q {a.rate}: "
+        f"{rate.qps:,.0f} qps, {out['rate']['cpu_us_per_query'] or 0:.1f} us CPU/query"
     )
-    if extra_c8:
-        sys0 = system_cpu()
-        c8 = dnsperf.run(addr, port, str(hot), limit=a.duration, clients=8, threads=1)
-        rec["hit_c8"] = c8.summary() | {"system_cpu": system_cpu_delta(sys0, c8.wall)}
-        log(f"{server}: cache hit, 8 clients: {c8.qps:,.0f} qps")
+    return out
+
+
+def median_round(rounds: list[dict[str, Any]], rec: dict[str, Any]) -> None:
+    """``rec['hit']``/``rec['rate']``: the rounds' medians of the headline numbers."""
+    rec["rounds"] = rounds
+    for part, keys in (
+        ("hit", ("qps", "avg_latency_ms")),
+        ("rate", ("cpu_us_per_query", "achieved_qps")),
+    ):
+        merged = dict(rounds[0][part])
+        for key in keys:
+            values = [r[part][key] for r in rounds if r[part].get(key) is not None]
+            merged[key] = statistics.median(values) if values else None
+        rec[part] = merged
 
 
 def cold_and_memory(
@@ -282,15 +327,41 @@ def run_all(
 ) -> None:  # noqa: E501
     rw, ub = record["rootwalk"], record["unbound"]
     if "hit" in a.only:
-        log("scenario 1: cache hit")
-        with running(lambda: start_rootwalk(s, tag="-hit")) as p:
-            cache_hit(a, s, "rootwalk", s.rootwalk_port, lambda: [p.pid], hot, rw, True)
-        with running(lambda: start_unbound(s, tools, tag="-hit")) as p:
-            cache_hit(a, s, "unbound", s.unbound_port, lambda: [p.pid], hot, ub, False)
+        log(f"scenario 1: cache hit, {a.rounds} interleaved rounds")
+        with (
+            running(lambda: start_rootwalk(s, tag="-hit")) as prw,
+            running(lambda: start_unbound(s, tools, tag="-hit")) as pub,
+            running(lambda: start_floor(s, s.unbound_port + 1)) as pfl,
+        ):
+            fl = record["floor"] = {}
+            servers = [
+                ("rootwalk", s.rootwalk_port, [prw.pid], rw),
+                ("unbound", s.unbound_port, [pub.pid], ub),
+                ("floor", s.unbound_port + 1, [pfl.pid], fl),
+            ]
+            for name, port, _, rec in servers:
+                warm(s, name, port, hot, rec)
+            rounds: dict[str, list[dict[str, Any]]] = {name: [] for name, *_ in servers}
+            for i in range(a.rounds):
+                # Rotate the order so drift on a shared machine hits every server alike.
+                for name, port, pids, _ in servers[i % 3 :] + servers[: i % 3]:
+                    rounds[name].append(hit_round(a, s, name, port, pids, hot))
+            for name, _, _, rec in servers:
+                median_round(rounds[name], rec)
+            c8 = dnsperf.run(s.address, s.rootwalk_port, str(hot), limit=a.duration, clients=8)
+            rw["hit_c8"] = c8.summary()
+            log(f"rootwalk: cache hit, 8 clients: {c8.qps:,.0f} qps")
+            if a.profile:
+                with profiled(prw.pid, a.rate_duration, record, "hit", native=True):
+                    dnsperf.run(s.address, s.rootwalk_port, str(hot), limit=a.rate_duration,
+                                max_qps=a.rate)  # fmt: skip
     if "cold" in a.only:
         log("scenarios 2 and 3: cold cache, then memory (fresh servers)")
         with running(lambda: start_rootwalk(s, tag="-cold")) as p:
-            cold_and_memory(a, s, "rootwalk", s.rootwalk_port, p.pid, cold, rest, rw)
+            seconds = min(a.cold_limit, 20.0)
+            profiling = profiled(p.pid, seconds, record, "cold", native=False)
+            with profiling if a.profile else nullcontext():
+                cold_and_memory(a, s, "rootwalk", s.rootwalk_port, p.pid, cold, rest, rw)
         with running(lambda: start_unbound(s, tools, tag="-cold")) as p:
             cold_and_memory(a, s, "unbound", s.unbound_port, p.pid, cold, rest, ub)
     if "workers" in a.only:

@@ -78,6 +78,18 @@ def start_rootwalk(s: Setup, workers: int = 1, tag: str = "") -> Proc:
     return p
 
 
+def start_floor(s: Setup, port: int) -> Proc:
+    """bench/floor.py: the cheapest a Python UDP server can answer (see its docstring)."""
+    argv = [sys.executable, "-m", "bench.floor", s.address, str(port)]
+    p = Proc("floor", argv, s.workdir / "floor.log")
+    try:
+        p.wait_for(r"listening on ", READY_TIMEOUT)
+    except BaseException:
+        p.stop()
+        raise
+    return p
+
+
 def unbound_config(s: Setup) -> Path:
     assert s.hints is not None
     path = s.workdir / "unbound.conf"

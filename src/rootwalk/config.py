@@ -76,6 +76,10 @@ class Limits:
     max_upstream_queries: int = 64
     # Glueless NS names resolved per delegation (NXNS defence). Knot: KR_COUNT_NO_NSADDR_LIMIT 5.
     max_ns_lookups: int = 5
+    # Timeouts one server address may have for one question before it is given up for that
+    # question (each retry waits twice as long, RFC 6298 §5.5). Unbound outbound-msg-retry: 5.
+    # A busy authority drops or delays the odd packet; one timeout must not fail a question.
+    max_server_timeouts: int = 3
     # Timeout for one upstream query before the server is considered to have timed out, when
     # no RTT is known yet. Unbound starts at 376 ms (UNKNOWN_SERVER_NICENESS).
     initial_timeout: float = 0.8
@@ -107,7 +111,7 @@ class CacheConfig:
     # Rendered answers kept as wire bytes for the cache-hit fast path (server/wirecache.py),
     # derived from the RRset cache; 0 turns the fast path off. Unbound's msg-cache plays the
     # same part.
-    wire_answers: int = 50_000
+    wire_answers: int = 20_000
     # RFC 8767 §4 and Unbound's cache-max-ttl: cap TTLs so a mistake upstream cannot pin data.
     max_ttl: int = 86_400
     min_ttl: int = 0

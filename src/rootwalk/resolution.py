@@ -243,6 +243,7 @@ class Resolution:
         visited = {deleg.zone}
         referrals = 0
         failed: set[str] = set()
+        timeouts: dict[str, int] = {}
         # A forwarder resolves the full name itself; minimising towards it hides nothing.
         qmin = self.config.qname_minimisation and qtype != dns.rdatatype.DS and not deleg.forward
         known = deleg.zone
@@ -254,7 +255,12 @@ class Resolution:
             outcome = yield self._send(target, deleg.zone, sent, sent_type, deleg.forward)
             if isinstance(outcome, UpstreamError):
                 self._on_error(target, deleg.zone, sent, sent_type, outcome)
-                failed.add(target.address)
+                # A timeout may be a lost packet or a busy server: try it again (after the
+                # others, with a doubled timeout) up to max_server_timeouts times, as Unbound's
+                # outbound-msg-retry does. Any other failure would repeat itself.
+                n = timeouts[target.address] = timeouts.get(target.address, 0) + 1
+                if not isinstance(outcome, UpstreamTimeout) or n >= self.limits.max_server_timeouts:
+                    failed.add(target.address)
                 continue
             assert isinstance(outcome, Exchange)
             c = classify(outcome.response, sent, sent_type, deleg.zone, recursive=deleg.forward)
@@ -305,6 +311,7 @@ class Resolution:
                     deleg.add_addresses(rrset.name, [rd.address for rd in rrset], Provenance.GLUE)
                 self.cache.fill_addresses(deleg, self.clock.now())
                 failed = set()
+                timeouts = {}
                 known = new_zone
                 continue
             if sent != qname:

@@ -85,9 +85,12 @@ class ServerSelector:
 
     def timeout_for(self, address: str) -> float:
         s = self.infra.get(address)
-        if s is None or s.srtt is None:
+        if s is None:
             return self.limits.initial_timeout
-        return min(self.limits.max_timeout, max(self.limits.min_timeout, self._rto(s)))
+        base = self.limits.initial_timeout if s.srtt is None else self._rto(s)
+        # RFC 6298 §5.5: after a timeout, back off the timer (double it) until an answer.
+        base = max(self.limits.min_timeout, base) * 2.0 ** min(s.timeouts, 6)
+        return min(self.limits.max_timeout, base)
 
     @staticmethod
     def _rto(s: ServerStats) -> float:

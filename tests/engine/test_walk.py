@@ -185,6 +185,24 @@ async def test_timed_out_server_is_avoided_for_next_questions(lab: Lab) -> None:
     assert slow.count() == 0 or healthy_timed_out, resolver.cache.infra.items()
 
 
+async def test_a_lost_packet_is_retried_on_the_only_server(lab: Lab, resolver: Resolver) -> None:
+    # example.net has one server. One lost packet must cost a retry, not the question.
+    await ask(resolver, "example.net")  # learn the delegation and the server's RTT
+    only = lab.server("ns.example.net")
+    only.faults = Faults(drop_first=1)
+    only.reset_counters()
+    r = await ask(resolver, "www.example.net")
+    assert r.rcode == dns.rcode.NOERROR and r.answer
+    assert only.count("www.example.net", "A") == 2  # the lost one, then the retry
+    assert resolver.iterator.timeouts == 1
+    # Three losses in a row exhaust max_server_timeouts (3): SERVFAIL, in bounded time.
+    only.faults = Faults(drop_first=3)
+    only.reset_counters()
+    r = await ask(resolver, "ftp.example.net")
+    assert r.rcode == dns.rcode.SERVFAIL
+    assert only.count("ftp.example.net", "A") == 3
+
+
 async def test_hundred_identical_questions_cause_one_walk(lab: Lab, resolver: Resolver) -> None:
     results = await asyncio.gather(*(ask(resolver, "www.example.com") for _ in range(100)))
     assert all(addresses(r) == ["192.0.2.1"] for r in results)

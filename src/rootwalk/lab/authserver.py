@@ -281,6 +281,15 @@ def _dname(
     return new
 
 
+def _dropped(faults: Faults, rng: random.Random, to_drop: list[int]) -> bool:
+    if faults.silent:
+        return True
+    if to_drop[0] > 0:
+        to_drop[0] -= 1
+        return True
+    return faults.drop > 0 and rng.random() < faults.drop
+
+
 def _qname_end(data: bytes) -> int:
     """Offset just past the (uncompressed) question name of a query, or -1."""
     pos, n = 12, len(data)
@@ -352,7 +361,11 @@ class AuthServer:
         self.name = name
         self.aliases = tuple(aliases)
         self._zones = zones
-        self._fstate: tuple[Faults, random.Random] = (Faults(), random.Random(0))
+        self._fstate: tuple[Faults, random.Random, list[int]] = (
+            Faults(),
+            random.Random(0),
+            [0],
+        )
         self._lock = threading.Lock()
         self._log: collections.deque[QueryRecord] = collections.deque(maxlen=QUERY_LOG_SIZE)
         self._counts: collections.Counter[tuple[dns.name.Name, int, str]] = collections.Counter()
@@ -392,7 +405,8 @@ class AuthServer:
 
     @faults.setter
     def faults(self, faults: Faults) -> None:
-        self._fstate = (faults, random.Random(faults.seed))
+        # The list holds how many of ``drop_first`` are still to drop (the server thread's).
+        self._fstate = (faults, random.Random(faults.seed), [faults.drop_first])
 
     # -- counters -------------------------------------------------------------------------
 
@@ -458,7 +472,7 @@ class AuthServer:
             return [_header_only(data, dns.rcode.SERVFAIL)], 0.0
 
     def _process(self, data: bytes, transport: str, source: Any) -> tuple[list[bytes], float]:
-        faults, rng = self._fstate
+        faults, rng, to_drop = self._fstate
         tcp = transport == "tcp"
         cache = self._wire_cache[tcp]
         # Fast path: a response made earlier for the same query bytes, ID and the case of the
@@ -475,7 +489,7 @@ class AuthServer:
                 if qname_wire != seen_wire:  # the same name in another case
                     info = (_name_from_wire(qname_wire), *info[1:])
                 self._record(info, (data[0] << 8) | data[1], transport, source)
-                if faults.silent or (faults.drop > 0 and rng.random() < faults.drop):
+                if _dropped(faults, rng, to_drop):
                     return [], 0.0
                 return [data[:2] + tail[:10] + qname_wire + tail[end - 2 :]], faults.delay
         if len(data) < 12:
@@ -503,7 +517,7 @@ class AuthServer:
             bool(query.flags & dns.flags.RD),
         )
         self._record(info, query.id, transport, source)
-        if faults.silent or (faults.drop > 0 and rng.random() < faults.drop):
+        if _dropped(faults, rng, to_drop):
             return [], 0.0
 
         response = dns.message.make_response(query, our_payload=OUR_PAYLOAD)

@@ -25,6 +25,9 @@ class Faults:
 
     drop: float = 0.0
     """Fraction of queries silently dropped (decided by a ``random.Random(seed)``)."""
+    drop_first: int = 0
+    """Silently drop the first N queries received once these faults are set, then answer
+    (a lost packet or a busy moment: what a resolver's retry must get over)."""
     delay: float = 0.0
     """Seconds added before answering (never blocks the server's event loop)."""
     truncate: bool = False

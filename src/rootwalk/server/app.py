@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import dataclasses
 import errno
+import gc
 import logging
 import signal
 import socket
@@ -173,6 +174,13 @@ def run(coro: Coroutine[Any, Any, int], event_loop: str = "auto") -> int:
                 raise
         else:
             factory = uvloop.new_event_loop
+    # Everything built so far (modules, hints, blocklists, local data) lives as long as the
+    # process: freeze it so the cycle collector never walks it again. A larger first
+    # generation lets per-question objects die by reference count before a collection sees
+    # them; with the default (700) the profile of a cold run showed ~8% in gc_collect_main.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
     with asyncio.Runner(loop_factory=factory) as runner:
         return runner.run(coro)
 

@@ -167,7 +167,7 @@ class Handler:
                 return None
             key, qend, udp_size = head
             entry = self.wire.get(key, self._now())
-            if entry is None or (not tcp and len(entry.wire) > udp_size):
+            if entry is None or (not tcp and entry.size > udp_size):
                 return None
             if not self._acl_allows(peer[0]):
                 return None

@@ -28,23 +28,24 @@ _TTL = struct.Struct("!I")
 
 @dataclass(slots=True)
 class WireAnswer:
-    wire: bytes  # as rendered by the slow path, TTLs as of ``stored``
-    ttls: list[tuple[int, int]]  # (offset, TTL at ``stored``) of every record's TTL field
-    qend: int  # offset just past the question
+    size: int  # bytes in the whole answer
+    ttls: tuple[int, ...]  # offset into ``base``, TTL at ``stored``, offset, TTL, ...
     stored: float  # wall-clock seconds
     expires: float
     deps: tuple[dns.name.Name, ...]
     tally: int  # 0 for NOERROR, 1 for NXDOMAIN (the handler's counter slot)
-    age: int = 0  # whole seconds since ``stored`` that ``head``/``tail`` reflect
-    head: bytes = b""  # bytes 2..12 of the answer (flags and counts)
-    tail: bytes = b""  # everything after the question, TTLs rewritten for ``age``
+    head: bytes  # bytes 2..12 of the answer (flags and counts)
+    base: bytes  # everything after the question, TTLs as of ``stored``
+    tail: bytes  # ``base`` with the TTLs rewritten for ``age``
+    age: int = 0  # whole seconds since ``stored`` that ``tail`` reflects
 
     def refresh(self, age: int) -> None:
-        buf = bytearray(self.wire)
-        for offset, ttl in self.ttls:
-            _TTL.pack_into(buf, offset, ttl - age)
+        buf = bytearray(self.base)
+        ttls = self.ttls
+        for i in range(0, len(ttls), 2):
+            _TTL.pack_into(buf, ttls[i], ttls[i + 1] - age)
         self.age = age
-        self.tail = bytes(buf[self.qend :])
+        self.tail = bytes(buf)
 
 
 class WireCache:
@@ -53,7 +54,8 @@ class WireCache:
     def __init__(self, max_entries: int) -> None:
         self.max_entries = max_entries
         self._entries: dict[bytes, WireAnswer] = {}
-        self._by_name: dict[dns.name.Name, set[bytes]] = {}
+        # Which entries each owner name's data went into (lists: almost always one key).
+        self._by_name: dict[dns.name.Name, list[bytes]] = {}
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -96,12 +98,18 @@ class WireCache:
             self._drop(key)
         while len(self._entries) >= self.max_entries:
             self._drop(next(iter(self._entries)))
-        entry = WireAnswer(wire, ttls, qend, now, now + shortest, deps, tally)
-        entry.head = wire[2:12]
-        entry.tail = wire[qend:]
+        flat = tuple(x for offset, ttl in ttls for x in (offset - qend, ttl))
+        tail = wire[qend:]
+        entry = WireAnswer(
+            len(wire), flat, now, now + shortest, deps, tally, wire[2:12], tail, tail
+        )
         self._entries[key] = entry
         for name in deps:
-            self._by_name.setdefault(name, set()).add(key)
+            keys = self._by_name.get(name)
+            if keys is None:
+                self._by_name[name] = [key]
+            elif key not in keys:
+                keys.append(key)
         return True
 
     def invalidate(self, name: dns.name.Name | None) -> None:
@@ -122,7 +130,7 @@ class WireCache:
             return
         for name in entry.deps:
             keys = self._by_name.get(name)
-            if keys is not None:
-                keys.discard(key)
+            if keys is not None and key in keys:
+                keys.remove(key)
                 if not keys:
                     del self._by_name[name]
