@@ -49,7 +49,7 @@ def _short(frame: str) -> str:
     return f"{name} ({path.rsplit('/', 1)[-1]})"
 
 
-def summarise(raw: Path, top: int = 25) -> str:
+def summarise(raw: Path, top: int = 40) -> str:
     """Self and inclusive time per function from py-spy's collapsed stacks."""
     own: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()

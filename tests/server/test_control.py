@@ -34,6 +34,14 @@ def test_ctl_and_metrics(lab: Lab, tmp_path: Path) -> None:
         rc, out, _ = ctl(sock, "stats")
         stats = dict(line.split(" ", 1) for line in out.splitlines())
         assert rc == 0 and int(stats["cache_entries"]) > 0 and int(stats["queries_udp"]) >= 2
+        assert int(stats["upstream_queries"]) >= 2 and stats["resolutions_shed"] == "0"
+        # Asked twice more: a hit through the full parse (kept), then one from wire bytes,
+        # and the counters include the fast path's answers.
+        for _ in range(2):
+            assert ask(where, "www.example.com").answer
+        stats = dict(line.split(" ", 1) for line in ctl(sock, "stats")[1].splitlines())
+        assert int(stats["answers_fast"]) == 1 and int(stats["wire_answers"]) >= 1
+        assert int(stats["queries_udp"]) >= 4
         rc, out, _ = ctl(sock, "dump-cache")
         assert rc == 0 and "www.example.com. " in out and "192.0.2.1" in out
         assert "nonexistent.example.com." in out and "NXDOMAIN" in out
@@ -62,6 +70,8 @@ def test_ctl_and_metrics(lab: Lab, tmp_path: Path) -> None:
         assert 'rootwalk_queries_total{transport="udp"}' in body
         assert 'rootwalk_responses_total{rcode="NXDOMAIN"} 1' in body
         assert "# TYPE rootwalk_cache_entries gauge" in body
+        assert 'rootwalk_resolutions_shed_total{how="new"} 0' in body
+        assert "rootwalk_upstream_queries_total " in body
         with pytest.raises(urllib.error.HTTPError):
             urllib.request.urlopen(metrics.replace("/metrics", "/"), timeout=5)  # noqa: S310
     finally:

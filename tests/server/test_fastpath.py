@@ -23,10 +23,12 @@ import dns.rdatatype
 import pytest
 
 from rootwalk.clock import ShiftedClock
-from rootwalk.config import CacheConfig, Config, Limits, ResolverConfig, ServerConfig
+from rootwalk.config import CacheConfig, Config, ServerConfig
 from rootwalk.lab import Lab
 from rootwalk.resolver import Resolver
 from rootwalk.server.app import Server, bind_one
+
+from ..engine.conftest import make_config
 
 
 @dataclasses.dataclass
@@ -60,14 +62,8 @@ class Running:
 
 
 def config_for(lab: Lab, **server: object) -> Config:
-    return Config(
-        resolver=ResolverConfig(
-            root_hints=lab.root_hints_path,
-            upstream_port=lab.port,
-            upstream_allow=("127.0.0.0/8",),
-        ),
-        limits=Limits(initial_timeout=0.3, max_timeout=0.5, total_timeout=4.0),
-        cache=CacheConfig(),
+    return dataclasses.replace(
+        make_config(lab),
         server=dataclasses.replace(ServerConfig(listen=("127.0.0.1:0",)), **server),  # type: ignore[arg-type]
     )
 

@@ -22,6 +22,14 @@ def rendered(name: str, *rrsets: dns.rrset.RRset) -> tuple[bytes, bytes, int]:
     return head[0], r.to_wire(), head[1]
 
 
+def alias_chain(a_ttl: int) -> tuple[dns.rrset.RRset, dns.rrset.RRset]:
+    """alias.example.org CNAME (TTL 300) to www.example.org A (TTL ``a_ttl``)."""
+    return (
+        dns.rrset.from_text(ALIAS, 300, "IN", "CNAME", "www.example.org."),
+        dns.rrset.from_text(WWW, a_ttl, "IN", "A", "192.0.2.1"),
+    )
+
+
 def answer_of(entry_tail: bytes, head: bytes, query_name: str) -> dns.message.Message:
     q = dns.message.make_query(query_name, "A").to_wire()
     qend = parse_query_head(q, 1232)
@@ -31,11 +39,7 @@ def answer_of(entry_tail: bytes, head: bytes, query_name: str) -> dns.message.Me
 
 def test_ttls_are_rewritten_and_the_entry_dies_with_the_shortest() -> None:
     cache = WireCache(10)
-    key, wire, qend = rendered(
-        "alias.example.org.",
-        dns.rrset.from_text(ALIAS, 300, "IN", "CNAME", "www.example.org."),
-        dns.rrset.from_text(WWW, 60, "IN", "A", "192.0.2.1"),
-    )
+    key, wire, qend = rendered("alias.example.org.", *alias_chain(60))
     assert cache.put(key, wire, qend, 1000.0, (ALIAS, WWW), 0)
     entry = cache.get(key, 1010.9)
     assert entry is not None
@@ -59,11 +63,7 @@ def test_zero_ttl_and_empty_answers_are_not_kept() -> None:
 
 def test_invalidation_by_any_name_the_answer_used() -> None:
     cache = WireCache(10)
-    k1, w1, q1 = rendered(
-        "alias.example.org.",
-        dns.rrset.from_text(ALIAS, 300, "IN", "CNAME", "www.example.org."),
-        dns.rrset.from_text(WWW, 300, "IN", "A", "192.0.2.1"),
-    )
+    k1, w1, q1 = rendered("alias.example.org.", *alias_chain(300))
     k2, w2, q2 = rendered("www.example.org.", dns.rrset.from_text(WWW, 300, "IN", "A", "192.0.2.1"))
     cache.put(k1, w1, q1, 1000.0, (ALIAS, WWW), 0)
     cache.put(k2, w2, q2, 1000.0, (WWW,), 0)

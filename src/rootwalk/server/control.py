@@ -44,6 +44,13 @@ def stats_lines(server: Server) -> list[str]:
         "inflight": str(len(server.inflight)),
         "tcp_connections": str(len(server.tcp.connections)),
         "resolutions_started": str(server.resolver.resolutions_started),
+        "resolutions_in_progress": str(server.resolver.resolutions_in_progress),
+        "resolutions_peak": str(server.resolver.peak_resolutions),
+        "resolutions_shed": str(server.resolver.shed_new),
+        "resolutions_jostled": str(server.resolver.shed_jostled),
+        "upstream_queries": str(server.resolver.iterator.queries_sent),
+        "upstream_timeouts": str(server.resolver.iterator.timeouts),
+        "wire_answers": str(len(server.handler.wire)),
     }
     counters = {k: str(v) for k, v in sorted(server.handler.counters().items())}
     return [f"{k} {v}" for k, v in {**gauges, **counters}.items()]
@@ -103,6 +110,37 @@ def metrics_text(server: Server) -> str:
         "counter",
         "Resolutions started by the engine.",
         [("", server.resolver.resolutions_started)],
+    )
+    r = server.resolver
+    family(
+        "resolutions_shed_total",
+        "counter",
+        "Resolutions refused (new) or pushed out (jostled) by limits.max_resolutions.",
+        [('{how="new"}', r.shed_new), ('{how="jostled"}', r.shed_jostled)],
+    )
+    family(
+        "resolutions_in_progress",
+        "gauge",
+        "Distinct resolutions running.",
+        [("", r.resolutions_in_progress)],
+    )
+    family(
+        "upstream_queries_total",
+        "counter",
+        "Queries sent upstream.",
+        [("", r.iterator.queries_sent)],
+    )
+    family(
+        "upstream_timeouts_total",
+        "counter",
+        "Upstream queries that timed out.",
+        [("", r.iterator.timeouts)],
+    )
+    family(
+        "wire_answers",
+        "gauge",
+        "Rendered answers kept for the cache-hit fast path.",
+        [("", len(server.handler.wire))],
     )
     family("cache_entries", "gauge", "Entries in the cache.", [("", len(server.resolver.cache))])
     family("inflight", "gauge", "Questions being answered.", [("", len(server.inflight))])
