@@ -33,7 +33,6 @@ Choices, with the RFC or the resolver they follow (docs/nameserver.md repeats th
 
 from __future__ import annotations
 
-import functools
 import logging
 import struct
 import time
@@ -84,6 +83,8 @@ _REFUSED_TYPES = frozenset({dns.rdatatype.AXFR, dns.rdatatype.IXFR})
 _NOTIMP_TYPES = frozenset({dns.rdatatype.MAILA, dns.rdatatype.MAILB})
 # RFC 8482 §4.2 and Cloudflare use a TTL in this range for the synthesized HINFO.
 _HINFO_TTL = 3600
+# Client addresses whose access decision the fast path remembers (then it starts over).
+_ACL_SEEN_MAX = 4096
 _EDE_TEXT_MAX = 200
 _RFC8482_HINFO = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.HINFO, '"RFC8482" ""')
 
@@ -138,13 +139,11 @@ class Handler:
         self.local = local if local else None
         self.config = config
         self.acl = AccessControl(config.server.access_control)
-        allowed = (Action.ALLOW, Action.ALLOW_SNOOP)
-        check = self.acl.check
-        self._acl_allows = functools.lru_cache(maxsize=4096)(lambda ip: check(str(ip)) in allowed)
+        self._acl_seen: dict[Any, bool] = {}
         self.edns_payload = config.server.edns_payload
         self.query_log = config.server.query_log
         # Rendered answers depend on local data, the advertised payload and the ACL.
-        self.wire.clear()
+        self.wire.configure(self.edns_payload)
 
     # -- entry point ------------------------------------------------------------------------
 
@@ -162,23 +161,31 @@ class Handler:
         counting is one list increment, folded into the named counters by ``counters()``.
         """
         try:
-            head = parse_query_head(wire, self.edns_payload)
-            if head is None:
+            seen = self.wire.lookup(wire, self._now())
+            if seen is None or (seen.size > seen.udp_size and not tcp):
                 return None
-            key, qend, udp_size = head
-            entry = self.wire.get(key, self._now())
-            if entry is None or (not tcp and entry.size > udp_size):
+            allowed = self._acl_seen.get(peer[0])
+            if allowed is None:
+                allowed = self._acl_first(peer[0])
+            if not allowed:
                 return None
-            if not self._acl_allows(peer[0]):
-                return None
-            out = wire[:2] + entry.head + wire[12:qend] + entry.tail
+            out = wire[:2] + seen.rest
         except Exception:  # the slow path answers whatever this one cannot
             log.exception("fast path failed for %s", _client(peer))
             return None
-        self.fast_tally[entry.tally + 2 if tcp else entry.tally] += 1
+        tally = seen.entry.tally
+        self.fast_tally[tally + 2 if tcp else tally] += 1
         if self.query_log:
-            self._log_fast(wire, peer, entry.tally, tcp)
+            self._log_fast(wire, peer, tally, tcp)
         return out
+
+    def _acl_first(self, address: Any) -> bool:
+        """Whether ``address`` may have recursive answers, remembered for the fast path."""
+        if len(self._acl_seen) >= _ACL_SEEN_MAX:
+            self._acl_seen.clear()
+        allowed = self.acl.check(str(address)) in (Action.ALLOW, Action.ALLOW_SNOOP)
+        self._acl_seen[address] = allowed
+        return allowed
 
     def counters(self) -> Counter[str]:
         """Every counter, the fast path's included (for ctl stats and /metrics)."""

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 import dns.name
 
-from rootwalk.wire import ttl_offsets
+from rootwalk.wire import parse_query_head, ttl_offsets
 
-__all__ = ["WireAnswer", "WireCache"]
+__all__ = ["Seen", "WireAnswer", "WireCache"]
 
 _TTL = struct.Struct("!I")
 
@@ -48,6 +48,18 @@ class WireAnswer:
         self.tail = bytes(buf)
 
 
+@dataclass(slots=True)
+class Seen:
+    """One distinct query (all but its ID) and its answer, in that query's letter case."""
+
+    entry: WireAnswer
+    qend: int  # offset just past the question
+    udp_size: int  # the largest UDP answer the client accepts
+    size: int  # of the answer
+    age: int  # ``rest`` was built for entry.age == age
+    rest: bytes  # the answer but its first two bytes (the ID)
+
+
 class WireCache:
     """A bounded map from question key (see rootwalk.wire) to rendered answer, oldest out first."""
 
@@ -56,9 +68,54 @@ class WireCache:
         self._entries: dict[bytes, WireAnswer] = {}
         # Which entries each owner name's data went into (lists: almost always one key).
         self._by_name: dict[dns.name.Name, list[bytes]] = {}
+        # Queries already seen (all but the ID) -> what lookup() found for them.
+        self._seen: dict[bytes, Seen] = {}
+        self.edns_payload = 1232  # what parse_query_head caps the client's UDP size at
+
+    def configure(self, edns_payload: int) -> None:
+        self.edns_payload = edns_payload
+        self.clear()
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def lookup(self, wire: bytes, now: float) -> Seen | None:
+        """The answer for the query ``wire`` (all of it but the ID), ready to send.
+
+        Clients repeat their queries byte for byte but for the ID, so each distinct query is
+        parsed once (``parse_query_head``) and remembered in ``_seen`` with its whole answer
+        but the ID, in the query's own letter case: a repeated query costs one slice, one
+        dictionary lookup and one concatenation (and a rebuild once a second, for the TTLs).
+        """
+        raw = wire[2:]
+        seen = self._seen.get(raw)
+        if seen is None:
+            return self._first_seen(wire, raw, now)
+        entry = seen.entry
+        if now >= entry.expires:  # also when dropped: expires is set to 0
+            del self._seen[raw]
+            return self._first_seen(wire, raw, now)
+        age = int(now - entry.stored)
+        if age != seen.age:
+            if age != entry.age:
+                entry.refresh(age)
+            seen.age = age
+            seen.rest = entry.head + raw[10 : seen.qend - 2] + entry.tail
+        return seen
+
+    def _first_seen(self, wire: bytes, raw: bytes, now: float) -> Seen | None:
+        head = parse_query_head(wire, self.edns_payload)
+        if head is None:
+            return None
+        entry = self.get(head[0], now)
+        if entry is None:
+            return None
+        if len(self._seen) >= self.max_entries:
+            self._seen.clear()
+        qend = head[1]
+        rest = entry.head + wire[12:qend] + entry.tail
+        seen = self._seen[raw] = Seen(entry, qend, head[2], entry.size, entry.age, rest)
+        return seen
 
     def get(self, key: bytes, now: float) -> WireAnswer | None:
         entry = self._entries.get(key)
@@ -121,13 +178,17 @@ class WireCache:
             self._drop(key)
 
     def clear(self) -> None:
+        for entry in self._entries.values():
+            entry.expires = 0.0
         self._entries.clear()
         self._by_name.clear()
+        self._seen.clear()
 
     def _drop(self, key: bytes) -> None:
         entry = self._entries.pop(key, None)
         if entry is None:
             return
+        entry.expires = 0.0  # for any _seen reference to it
         for name in entry.deps:
             keys = self._by_name.get(name)
             if keys is not None and key in keys:
