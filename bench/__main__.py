@@ -29,6 +29,7 @@ from bench.procs import (
     children,
     cpu_seconds,
     ensure_tools,
+    pin,
     rss_bytes,
     system_cpu,
     system_cpu_delta,
@@ -66,6 +67,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--no-profile", dest="profile", action="store_false", help="skip the py-spy profiles"
     )
+    p.add_argument(
+        "--no-pin", dest="pin", action="store_false", help="do not pin servers and dnsperf to CPUs"
+    )
     a = p.parse_args(argv)
     quick = a.quick
     a.rounds = a.rounds or (2 if quick else 3)
@@ -75,6 +79,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a.cold_names = min(a.cold_names or (2000 if quick else 20000), a.mem_domains * 10)
     a.net = a.net or f"127.{random.randint(10, 250)}"
     a.only = a.only or ["hit", "cold", "workers"]
+    # Cache-hit runs pin the server to the last CPU and dnsperf to the others, so neither is
+    # moved around or preempted by the other: the spread between runs shrinks a lot.
+    cpus = sorted(os.sched_getaffinity(0))
+    a.server_cpus = {cpus[-1]} if len(cpus) >= 2 and a.pin else None
+    a.load_cpus = set(cpus[:-1]) if a.server_cpus is not None else None
     return a
 
 
@@ -175,7 +184,9 @@ def hit_round(
 ) -> dict[str, Any]:
     """One round: as fast as one dnsperf client goes, then CPU per query at a fixed rate."""
     cpu0, sys0 = sum(cpu_seconds(p) for p in pids), system_cpu()
-    hit = dnsperf.run(s.address, port, str(hot), limit=a.duration, clients=1, threads=1)
+    hit = dnsperf.run(
+        s.address, port, str(hot), limit=a.duration, clients=1, threads=1, cpus=a.load_cpus
+    )
     cpu1 = sum(cpu_seconds(p) for p in pids)
     out: dict[str, Any] = {
         "hit": hit.summary()
@@ -186,7 +197,9 @@ def hit_round(
         }
     }
     cpu0 = sum(cpu_seconds(p) for p in pids)
-    rate = dnsperf.run(s.address, port, str(hot), limit=a.rate_duration, max_qps=a.rate)
+    rate = dnsperf.run(
+        s.address, port, str(hot), limit=a.rate_duration, max_qps=a.rate, cpus=a.load_cpus
+    )
     used = sum(cpu_seconds(p) for p in pids) - cpu0
     out["rate"] = rate.summary() | {
         "asked_qps": a.rate,
@@ -339,8 +352,11 @@ def run_all(
                 ("unbound", s.unbound_port, [pub.pid], ub),
                 ("floor", s.unbound_port + 1, [pfl.pid], fl),
             ]
-            for name, port, _, rec in servers:
+            for name, port, pids, rec in servers:
                 warm(s, name, port, hot, rec)
+                if a.server_cpus is not None:
+                    for pid in pids:
+                        pin(pid, a.server_cpus)
             rounds: dict[str, list[dict[str, Any]]] = {name: [] for name, *_ in servers}
             for i in range(a.rounds):
                 # Rotate the order so drift on a shared machine hits every server alike.
@@ -348,7 +364,9 @@ def run_all(
                     rounds[name].append(hit_round(a, s, name, port, pids, hot))
             for name, _, _, rec in servers:
                 median_round(rounds[name], rec)
-            c8 = dnsperf.run(s.address, s.rootwalk_port, str(hot), limit=a.duration, clients=8)
+            c8 = dnsperf.run(
+                s.address, s.rootwalk_port, str(hot), limit=a.duration, clients=8, cpus=a.load_cpus
+            )
             rw["hit_c8"] = c8.summary()
             log(f"rootwalk: cache hit, 8 clients: {c8.qps:,.0f} qps")
             if a.profile:

@@ -68,6 +68,7 @@ def run(
     max_qps: int | None = None,
     timeout: float = 5.0,
     verbose: bool = False,
+    cpus: set[int] | None = None,
 ) -> PerfResult:
     """One dnsperf run; it stops by itself after ``limit`` seconds at most (-l)."""
     argv = ["dnsperf", "-s", server, "-p", str(port), "-d", datafile, "-l", f"{limit:g}"]
@@ -83,7 +84,12 @@ def run(
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     proc = subprocess.Popen(
-        argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True, text=True
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        text=True,
+        preexec_fn=None if cpus is None else (lambda: os.sched_setaffinity(0, cpus)),
     )
     try:
         out, _ = proc.communicate(timeout=limit + timeout + 30)

@@ -145,6 +145,13 @@ def children(pid: int) -> list[int]:
     return kids
 
 
+def pin(pid: int, cpus: set[int]) -> None:
+    """Run every thread of ``pid`` on ``cpus`` only (sched_setaffinity per task)."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):
+            os.sched_setaffinity(int(task.name), cpus)
+
+
 def group_cpu_seconds(pids: list[int]) -> float:
     return sum(cpu_seconds(p) for p in pids)
 
