@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -78,6 +79,7 @@ def test_old_files_still_load() -> None:
         ({"log_level": "loud"}, "server.log_level"),
         ({"workers": 0}, "server.workers"),
         ({"edns_payload": 100}, "server.edns_payload"),
+        ({"event_loop": "trio"}, "server.event_loop"),
     ],
 )
 def test_errors_name_the_key(server: dict[str, object], key: str) -> None:
@@ -85,6 +87,16 @@ def test_errors_name_the_key(server: dict[str, object], key: str) -> None:
         parse_config({"server": server}, source="f.toml")
     msg = str(err.value)
     assert f"'{key}'" in msg and "\n" not in msg and msg.startswith("f.toml: ")
+
+
+def test_uvloop_demanded_but_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "uvloop" else real(name, *a)
+    )
+    with pytest.raises(ConfigError, match="'server.event_loop' is \"uvloop\" but uvloop is not"):
+        parse_config({"server": {"event_loop": "uvloop"}}, source="f.toml")
+    assert parse_config({"server": {"event_loop": "auto"}}).server.event_loop == "auto"
 
 
 @pytest.mark.parametrize(

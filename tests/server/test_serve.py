@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.util
 import socket
 import struct
 import time
+from pathlib import Path
 
 import dns.edns
 import dns.flags
@@ -16,7 +18,7 @@ import pytest
 
 from rootwalk.lab import Faults, Lab
 
-from .conftest import HAVE_IPV6, ServeProcess, ask
+from .conftest import HAVE_IPV6, ServeProcess, ask, start_server
 
 
 def raw_udp(where: tuple[str, int], wire: bytes, timeout: float = 2.0) -> bytes | None:
@@ -235,6 +237,21 @@ def test_listening_lines(server: ServeProcess) -> None:
     for (host, port), line in zip(server.addresses, lines, strict=True):
         name = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         assert line.endswith(f"listening on {name} (udp, tcp)")
+
+
+@pytest.mark.parametrize("loop", ["asyncio", "auto"])
+def test_event_loops_serve_alike(lab: Lab, tmp_path: Path, loop: str) -> None:
+    """Both loops answer, fast path included; "auto" means uvloop where it is installed."""
+    proc = start_server(lab, tmp_path, f'event_loop = "{loop}"\n', listen=["127.0.0.1:0"])
+    try:
+        expected = "uvloop" if loop == "auto" and importlib.util.find_spec("uvloop") else "asyncio"
+        assert proc.find(rf"event loop: {expected}$"), proc.stderr
+        where = proc.addresses[0]
+        answers = [ask(where, "alias.example.com") for _ in range(3)]  # miss, hit, fast hit
+        for a in answers:
+            assert [rr.to_text() for rr in a.answer[-1]] == ["192.0.2.1"]
+    finally:
+        assert proc.stop() == 0
 
 
 def test_server_survives_many_clients(udp4: tuple[str, int]) -> None:
