@@ -248,3 +248,25 @@ async def test_malformed_twins_of_a_cached_question_are_not_answered_fast(
     reply = await asyncio.to_thread(exchange)
     assert struct.unpack("!H", reply[2:4])[0] & 0xF == dns.rcode.FORMERR
     assert running.fast == before
+
+
+async def test_negative_answers_depend_on_the_chain_target_and_the_nxdomain_cut(
+    running: Running,
+) -> None:
+    cache = running.server.resolver.cache
+    # NODATA through a CNAME: the negative entry belongs to www (the target), not to alias.
+    await running.warm("alias.example.com.", "MX")
+    cache.flush(dns.name.from_text("www.example.com."))
+    before = running.fast
+    await running.ask("alias.example.com.", "MX")
+    assert running.fast == before
+    # RFC 8020: an NXDOMAIN for nope.example.com answers every name below it from the cache.
+    assert (await running.ask("nope.example.com.")).rcode() == dns.rcode.NXDOMAIN
+    below = await running.ask("x.nope.example.com.")  # a cache hit through the cut: kept
+    assert below.rcode() == dns.rcode.NXDOMAIN
+    before = running.fast
+    await running.ask("x.nope.example.com.")
+    assert running.fast == before + 1
+    cache.flush(dns.name.from_text("nope.example.com."))
+    await running.ask("x.nope.example.com.")
+    assert running.fast == before + 1

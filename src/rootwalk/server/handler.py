@@ -297,11 +297,9 @@ class Handler:
         head = parse_query_head(qwire, self.edns_payload)
         if head is None or qwire[head[1] - 4 : head[1] - 2] == b"\x00\xff":
             return  # not a plain question, or ANY (answered by RFC 8482 synthesis)
-        names = {rrset.name for rrset in (*reply.answer, *reply.authority)}
-        # The question's own name too: data stored for it later must replace this answer.
-        names.add(dns.name.from_wire(qwire, 12)[0])
+        deps = _dependencies(dns.name.from_wire(qwire, 12)[0], reply)
         tally = 1 if reply.rcode == dns.rcode.NXDOMAIN else 0
-        self.wire.put(head[0], wire, head[1], self._now(), tuple(names), tally)
+        self.wire.put(head[0], wire, head[1], self._now(), deps, tally)
 
     # -- policy -----------------------------------------------------------------------------
 
@@ -408,6 +406,30 @@ class Handler:
             ms,
             reply.cache,
         )
+
+
+def _dependencies(qname: dns.name.Name, reply: Reply) -> tuple[dns.name.Name, ...]:
+    """Every name whose cached data went into ``reply``: a change to any of them voids it.
+
+    That is the owners of its records, the question's name (data stored for it later must
+    replace the answer), the end of a CNAME chain (a negative answer is cached under the
+    target's name), and for a negative answer every name from the target up to the zone,
+    since an NXDOMAIN cached for an ancestor covers the names below it (RFC 8020 §2).
+    """
+    names = {rrset.name for rrset in (*reply.answer, *reply.authority)}
+    names.add(qname)
+    target = qname
+    for rrset in reply.answer:
+        if rrset.rdtype == dns.rdatatype.CNAME and rrset.name == target:
+            target = rrset[0].target
+            names.add(target)
+    soa = [r.name for r in reply.authority if r.rdtype == dns.rdatatype.SOA]
+    if soa and target.is_subdomain(soa[0]):
+        name = target
+        while name != soa[0]:
+            names.add(name)
+            name = name.parent()
+    return tuple(names)
 
 
 def _minimal_any(qname: dns.name.Name, reply: Reply) -> Reply:
