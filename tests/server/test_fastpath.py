@@ -270,3 +270,18 @@ async def test_negative_answers_depend_on_the_chain_target_and_the_nxdomain_cut(
     cache.flush(dns.name.from_text("nope.example.com."))
     await running.ask("x.nope.example.com.")
     assert running.fast == before + 1
+
+
+async def test_udp_size_decides_between_fast_answer_and_truncation(running: Running) -> None:
+    # About 700 bytes: fits the EDNS client's 1232, not the 512 of a client without EDNS.
+    edns = await running.warm("medium.example.com.", "TXT", use_edns=0)
+    assert len(edns.answer[0]) == 3 and not edns.flags & dns.flags.TC
+    before = running.fast
+    plain = await running.ask("medium.example.com.", "TXT")  # another variant: its own entry
+    assert plain.flags & dns.flags.TC and not plain.answer
+    plain = await running.ask("medium.example.com.", "TXT")
+    assert plain.flags & dns.flags.TC and running.fast == before  # never a fast TC=0 answer
+    small = await running.ask("medium.example.com.", "TXT", use_edns=0, payload=600)
+    assert small.flags & dns.flags.TC and running.fast == before  # EDNS, but 600 < ~700
+    await running.ask("medium.example.com.", "TXT", use_edns=0)
+    assert running.fast == before + 1
