@@ -285,3 +285,18 @@ async def test_udp_size_decides_between_fast_answer_and_truncation(running: Runn
     assert small.flags & dns.flags.TC and running.fast == before  # EDNS, but 600 < ~700
     await running.ask("medium.example.com.", "TXT", use_edns=0)
     assert running.fast == before + 1
+
+
+async def test_reload_drops_rendered_answers(running: Running) -> None:
+    # A blocklist or local-data change on SIGHUP must win at once over answers rendered before.
+    await running.warm("www.example.com.")
+    server = running.server
+    new = dataclasses.replace(
+        server.config,
+        server=dataclasses.replace(
+            server.config.server, local_data=("www.example.com. 60 A 10.9.9.9",)
+        ),
+    )
+    server.apply(new)
+    answer = await running.ask("www.example.com.")
+    assert [rr.to_text() for rr in answer.answer[0]] == ["10.9.9.9"]
