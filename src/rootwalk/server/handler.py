@@ -130,6 +130,7 @@ class Handler:
         self.fast_tally = [0, 0, 0, 0]
         self.wire = WireCache(config.cache.wire_answers)
         resolver.cache.watch(self.wire.invalidate)
+        self._seen = self.wire.seen.get
         self._now = resolver.clock.now
         self.configure(config)
 
@@ -161,8 +162,13 @@ class Handler:
         counting is one list increment, folded into the named counters by ``counters()``.
         """
         try:
-            seen = self.wire.lookup(wire, self._now())
-            if seen is None or (seen.size > seen.udp_size and not tcp):
+            now = self._now()
+            seen = self._seen(wire[2:])
+            if seen is None or now >= seen.until:
+                seen = self.wire.lookup(wire, now)
+                if seen is None:
+                    return None
+            if not (seen.fits_udp or tcp):
                 return None
             allowed = self._acl_seen.get(peer[0])
             if allowed is None:

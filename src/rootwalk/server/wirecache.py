@@ -15,7 +15,7 @@ so under load most hits are three byte-string slices and a concatenation.
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import dns.name
 
@@ -38,6 +38,7 @@ class WireAnswer:
     base: bytes  # everything after the question, TTLs as of ``stored``
     tail: bytes  # ``base`` with the TTLs rewritten for ``age``
     age: int = 0  # whole seconds since ``stored`` that ``tail`` reflects
+    seen_as: list[bytes] = field(default_factory=list)  # its keys in WireCache.seen
 
     def refresh(self, age: int) -> None:
         buf = bytearray(self.base)
@@ -55,9 +56,14 @@ class Seen:
     entry: WireAnswer
     qend: int  # offset just past the question
     udp_size: int  # the largest UDP answer the client accepts
-    size: int  # of the answer
-    age: int  # ``rest`` was built for entry.age == age
+    fits_udp: bool  # the answer fits ``udp_size``
+    until: float  # ``rest`` is right until then: the TTLs' next second, or the expiry
     rest: bytes  # the answer but its first two bytes (the ID)
+
+    def build(self, raw: bytes) -> None:
+        entry = self.entry
+        self.rest = entry.head + raw[10 : self.qend - 2] + entry.tail
+        self.until = min(entry.expires, entry.stored + entry.age + 1)
 
 
 class WireCache:
@@ -68,8 +74,9 @@ class WireCache:
         self._entries: dict[bytes, WireAnswer] = {}
         # Which entries each owner name's data went into (lists: almost always one key).
         self._by_name: dict[dns.name.Name, list[bytes]] = {}
-        # Queries already seen (all but the ID) -> what lookup() found for them.
-        self._seen: dict[bytes, Seen] = {}
+        # Queries already seen (all but the ID) -> their answers. Always the same dict
+        # object (cleared, never replaced): the handler's fast path holds its get method.
+        self.seen: dict[bytes, Seen] = {}
         self.edns_payload = 1232  # what parse_query_head caps the client's UDP size at
 
     def configure(self, edns_payload: int) -> None:
@@ -83,39 +90,41 @@ class WireCache:
         """The answer for the query ``wire`` (all of it but the ID), ready to send.
 
         Clients repeat their queries byte for byte but for the ID, so each distinct query is
-        parsed once (``parse_query_head``) and remembered in ``_seen`` with its whole answer
-        but the ID, in the query's own letter case: a repeated query costs one slice, one
-        dictionary lookup and one concatenation (and a rebuild once a second, for the TTLs).
+        parsed once (``parse_query_head``) and remembered in ``seen`` with its whole answer
+        but the ID, in the query's own letter case. The fast path reads ``seen`` itself and
+        calls this only when it has no answer there, or one past its ``until``.
         """
         raw = wire[2:]
-        seen = self._seen.get(raw)
-        if seen is None:
-            return self._first_seen(wire, raw, now)
-        entry = seen.entry
-        if now >= entry.expires:  # also when dropped: expires is set to 0
-            del self._seen[raw]
-            return self._first_seen(wire, raw, now)
-        age = int(now - entry.stored)
-        if age != seen.age:
-            if age != entry.age:
-                entry.refresh(age)
-            seen.age = age
-            seen.rest = entry.head + raw[10 : seen.qend - 2] + entry.tail
-        return seen
-
-    def _first_seen(self, wire: bytes, raw: bytes, now: float) -> Seen | None:
+        seen = self.seen.get(raw)
+        if seen is not None:
+            entry = seen.entry
+            if now < entry.expires:
+                age = max(0, int(now - entry.stored))  # a clock stepped back: no older TTLs
+                if age != entry.age:
+                    entry.refresh(age)
+                seen.build(raw)
+                return seen
+            self._drop_seen(raw)
         head = parse_query_head(wire, self.edns_payload)
         if head is None:
             return None
-        entry = self.get(head[0], now)
-        if entry is None:
+        found = self.get(head[0], now)
+        if found is None:
             return None
-        if len(self._seen) >= self.max_entries:
-            self._seen.clear()
-        qend = head[1]
-        rest = entry.head + wire[12:qend] + entry.tail
-        seen = self._seen[raw] = Seen(entry, qend, head[2], entry.size, entry.age, rest)
+        if len(self.seen) >= self.max_entries:
+            self.seen.clear()
+            for other in self._entries.values():
+                other.seen_as.clear()
+        seen = Seen(found, head[1], head[2], found.size <= head[2], 0.0, b"")
+        seen.build(raw)
+        self.seen[raw] = seen
+        found.seen_as.append(raw)
         return seen
+
+    def _drop_seen(self, raw: bytes) -> None:
+        seen = self.seen.pop(raw, None)
+        if seen is not None and raw in seen.entry.seen_as:
+            seen.entry.seen_as.remove(raw)
 
     def get(self, key: bytes, now: float) -> WireAnswer | None:
         entry = self._entries.get(key)
@@ -124,7 +133,7 @@ class WireCache:
         if now >= entry.expires:
             self._drop(key)
             return None
-        age = int(now - entry.stored)
+        age = max(0, int(now - entry.stored))
         if age != entry.age:
             entry.refresh(age)
         return entry
@@ -182,13 +191,15 @@ class WireCache:
             entry.expires = 0.0
         self._entries.clear()
         self._by_name.clear()
-        self._seen.clear()
+        self.seen.clear()
 
     def _drop(self, key: bytes) -> None:
         entry = self._entries.pop(key, None)
         if entry is None:
             return
-        entry.expires = 0.0  # for any _seen reference to it
+        entry.expires = 0.0
+        for raw in entry.seen_as:
+            self.seen.pop(raw, None)
         for name in entry.deps:
             keys = self._by_name.get(name)
             if keys is not None and key in keys:
