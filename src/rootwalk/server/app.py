@@ -245,8 +245,10 @@ class Server:
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         for listener in self.listeners:
-            transport, protocol = await loop.create_datagram_endpoint(
-                lambda: UdpProtocol(self.handler, self.inflight), sock=listener.udp
+            protocol = UdpProtocol(self.handler, self.inflight, listener.udp)
+            transport, _ = await loop.create_datagram_endpoint(
+                lambda p=protocol: p,  # type: ignore[misc]
+                sock=listener.udp,
             )
             self.udp.append((transport, protocol))
             await self.tcp.start(listener.tcp)
