@@ -190,15 +190,12 @@ class Resolution:
             now = self.clock.now()
             hit = self.cache.lookup(qname, qtype, now, max_chain=self.limits.max_cname_chain)
             if hit is not None:
-                chain.extend(hit.chain)
                 detail = self._describe_hit(hit.complete, hit.nxdomain, hit.answer)
                 self._emit("cache", qname, qtype, detail=detail)
                 if hit.complete:
-                    if hit.answer:
-                        return Result(dns.rcode.NOERROR, chain + hit.answer, from_cache=cached_only)
-                    rcode = dns.rcode.NXDOMAIN if hit.nxdomain else dns.rcode.NOERROR
-                    auth = [hit.soa] if hit.soa is not None else []
-                    return Result(rcode, chain, auth, from_cache=cached_only)
+                    rcode, answer, auth = hit.sections()
+                    return Result(rcode, chain + answer, auth, from_cache=cached_only)
+                chain.extend(hit.chain)
                 qname = self._follow(hit.target, seen, chain)
             cached_only = False
             c = yield from self._iterate(qname, qtype)

@@ -210,13 +210,7 @@ class Resolver:
     def _answer_from_cache(self, question: Question) -> Result | None:
         """What Resolution.run answers from the cache without sending anything, or None."""
         hit = self._lookup(question, stale=False)
-        if hit is None:
-            return None
-        if hit.answer:
-            return Result(dns.rcode.NOERROR, hit.chain + hit.answer, from_cache=True)
-        rcode = dns.rcode.NXDOMAIN if hit.nxdomain else dns.rcode.NOERROR
-        auth = [hit.soa] if hit.soa is not None else []
-        return Result(rcode, hit.chain, auth, from_cache=True)
+        return None if hit is None else Result(*hit.sections(), from_cache=True)
 
     def _stale(self, question: Question) -> Result | None:
         """RFC 8767 §4: answer expired data when the authorities cannot be reached."""
@@ -225,13 +219,10 @@ class Resolver:
         hit = self._lookup(question, stale=True)
         if hit is None:
             return None
-        if hit.answer:
-            ede = (int(EDE.STALE_ANSWER), "serving stale data: authorities unreachable")
-            return Result(dns.rcode.NOERROR, hit.chain + hit.answer, ede=[ede], stale=True)
-        rcode = dns.rcode.NXDOMAIN if hit.nxdomain else dns.rcode.NOERROR
-        code = EDE.STALE_NXDOMAIN if hit.nxdomain else EDE.STALE_ANSWER
-        auth = [hit.soa] if hit.soa is not None else []
-        return Result(rcode, hit.chain, auth, ede=[(int(code), "serving stale data")], stale=True)
+        rcode, answer, auth = hit.sections()
+        code = EDE.STALE_NXDOMAIN if rcode == dns.rcode.NXDOMAIN else EDE.STALE_ANSWER
+        ede = (int(code), "serving stale data: authorities unreachable")
+        return Result(rcode, answer, auth, ede=[ede], stale=True)
 
 
 def _busy(reason: str) -> Result:

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 import dns.exception
 import dns.name
+import dns.rcode
 import dns.rdatatype
 import dns.rrset
 from dns.rdatatype import RdataType
@@ -48,6 +49,17 @@ class CacheAnswer:
     nxdomain: bool = False
     complete: bool = False  # answer or negative verdict found for ``target``
     stale: bool = False
+
+    def sections(self) -> tuple[dns.rcode.Rcode, list[dns.rrset.RRset], list[dns.rrset.RRset]]:
+        """(rcode, answer section, authority section) of a complete answer.
+
+        A negative answer keeps its CNAME chain in the answer section and carries the SOA in
+        the authority section (RFC 2308 §2.1 and §3).
+        """
+        if self.answer:
+            return dns.rcode.NOERROR, self.chain + self.answer, []
+        rcode = dns.rcode.NXDOMAIN if self.nxdomain else dns.rcode.NOERROR
+        return rcode, list(self.chain), [self.soa] if self.soa is not None else []
 
 
 def _aged(rrset: dns.rrset.RRset, ttl: int) -> dns.rrset.RRset:

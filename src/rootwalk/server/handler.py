@@ -357,11 +357,7 @@ class Handler:
                 ede=[(EDE.OTHER, "not in cache and recursion not desired (RD=0)")],
                 cache="miss",
             )
-        if hit.answer:
-            return Reply(dns.rcode.NOERROR, hit.chain + hit.answer, cache="hit")
-        rcode = dns.rcode.NXDOMAIN if hit.nxdomain else dns.rcode.NOERROR
-        auth = [hit.soa] if hit.soa is not None else []
-        return Reply(rcode, hit.chain, auth, cache="hit")
+        return Reply(*hit.sections(), cache="hit")
 
     # -- rendering --------------------------------------------------------------------------
 
