@@ -86,8 +86,9 @@ def test_lab_names(udp4: tuple[str, int], tcp: bool) -> None:
 def test_ipv6_listener(server: ServeProcess, tcp: bool) -> None:
     where = server.addresses[1]
     assert where[0] == "::1"
-    r = ask(where, "www.example.com", "A", tcp=tcp)
-    assert r.answer[0][0].address == "192.0.2.1"
+    for _ in range(3):  # resolved or cached, then kept, then from rendered bytes (fast path)
+        r = ask(where, "www.example.com", "A", tcp=tcp)
+        assert r.answer[0][0].address == "192.0.2.1"
 
 
 def test_client_case_and_id_echoed(udp4: tuple[str, int]) -> None:
