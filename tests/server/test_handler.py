@@ -307,6 +307,36 @@ async def test_rd0_answered_from_cache_only() -> None:
     assert not res.asked
 
 
+async def test_rd0_miss_is_a_referral_to_the_closest_cached_cut() -> None:
+    h, res = make_handler()
+    # A referral from com to example.com, as a resolution would have cached it.
+    ref = dns.message.make_response(query())
+    ref.authority.append(
+        dns.rrset.from_text(
+            "example.com.", 3600, "IN", "NS", "ns1.example.com.", "ns2.example.com."
+        )
+    )
+    ref.additional.append(dns.rrset.from_text("ns1.example.com.", 3600, "IN", "A", "192.0.2.53"))
+    res.cache.store(
+        classify(ref, WWW.name, dns.rdatatype.A, dns.name.from_text("com")), res.clock.now()
+    )
+    res.fake_clock.advance(100)
+    q = query("mail.example.com")
+    q.flags &= ~dns.flags.RD
+    r = await exchange(h, q)
+    assert r.rcode() == dns.rcode.NOERROR and not r.answer and not res.asked
+    assert not r.flags & dns.flags.AA
+    (ns,) = r.authority
+    assert ns.name == dns.name.from_text("example.com.") and ns.rdtype == dns.rdatatype.NS
+    assert len(ns) == 2 and ns.ttl == 3500
+    assert [(a.name.to_text(), a[0].address, a.ttl) for a in r.additional] == [
+        ("ns1.example.com.", "192.0.2.53", 3500)
+    ]
+    # The same question with RD=1 goes to the resolver, not to a referral.
+    await exchange(h, query("mail.example.com"))
+    assert res.asked == [(dns.name.from_text("mail.example.com."), dns.rdatatype.A)]
+
+
 async def test_rd0_refused_to_clients_that_may_not_snoop() -> None:
     h, res = make_handler()
     q = query()

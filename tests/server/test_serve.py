@@ -11,6 +11,7 @@ from pathlib import Path
 import dns.edns
 import dns.flags
 import dns.message
+import dns.name
 import dns.query
 import dns.rcode
 import dns.rdatatype
@@ -142,12 +143,18 @@ def test_any_is_minimal(udp4: tuple[str, int]) -> None:
 
 
 def test_rd0_answered_from_cache_only(lab: Lab, udp4: tuple[str, int]) -> None:
+    assert ask(udp4, "example.com", "MX").answer  # the example.com cut is now cached
     name = "mail.example.com"
     q = dns.message.make_query(name, "A", use_edns=0)
     q.flags &= ~dns.flags.RD
     lab.reset_counters()
     r = dns.query.udp(q, *udp4[:1], port=udp4[1], timeout=5)
-    assert r.rcode() == dns.rcode.SERVFAIL and not r.flags & dns.flags.RD
+    # Not cached: a referral to example.com's servers (Unbound answers RD=0 so too).
+    assert r.rcode() == dns.rcode.NOERROR and not r.answer and not r.flags & dns.flags.RD
+    assert r.authority[0].name == dns.name.from_text("example.com.")
+    assert r.authority[0].rdtype == dns.rdatatype.NS
+    glue = {rd.address for rrset in r.additional for rd in rrset}
+    assert glue == {lab.server("ns1.example.com").address, lab.server("ns2.example.com").address}
     assert lab.server("ns1.example.com").count() + lab.server("ns2.example.com").count() == 0
     assert ask(udp4, name).answer  # now resolved with RD=1 and cached
     r = dns.query.udp(q, *udp4[:1], port=udp4[1], timeout=5)

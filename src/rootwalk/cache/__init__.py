@@ -5,7 +5,7 @@ Imports only lower tiers (config, clock, names, delegation, classify): no I/O, n
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import dns.exception
@@ -179,6 +179,33 @@ class Cache:
                 found.extend(rd.address for rd in entry.rrset)
         return found
 
+    def referral(
+        self, qname: dns.name.Name, now: float
+    ) -> tuple[dns.rrset.RRset, list[dns.rrset.RRset]] | None:
+        """The deepest cached NS set at or above ``qname`` and the cached addresses of its
+        servers, with their remaining TTLs: what a non-recursive question gets when its answer
+        is not cached (RFC 1034 §4.3.1 step 4; Unbound answer_norec_from_cache)."""
+        for _name, entry in self._cuts(qname, now):
+            glue = []
+            for rd in entry.rrset:
+                for rdtype in _ADDRESS_TYPES:
+                    addr = self.rrsets.get(rd.target, rdtype, now)
+                    if addr is not None:
+                        glue.append(_aged(addr.rrset, addr.ttl(now)))
+            return _aged(entry.rrset, entry.ttl(now)), glue
+        return None
+
+    def _cuts(self, qname: dns.name.Name, now: float) -> Iterator[tuple[dns.name.Name, RRsetEntry]]:
+        """Cached NS sets at and above ``qname``, deepest first."""
+        name = qname
+        while True:
+            entry = self.rrsets.get(name, dns.rdatatype.NS, now)
+            if entry is not None:
+                yield name, entry
+            if name == dns.name.root:
+                return
+            name = name.parent()
+
     def fill_addresses(self, deleg: Delegation, now: float) -> None:
         for server in deleg.servers.values():
             if not server.addresses:
@@ -186,19 +213,14 @@ class Cache:
 
     def closest_delegation(self, qname: dns.name.Name, now: float) -> Delegation | None:
         """The deepest cached zone cut at or above ``qname`` that has a way to reach a server."""
-        name = qname
-        while True:
-            entry = self.rrsets.get(name, dns.rdatatype.NS, now)
-            if entry is not None:
-                deleg = Delegation.from_ns(name, entry.rrset, entry.trust < Trust.AUTH_ANSWER)
-                self.fill_addresses(deleg, now)
-                # Usable if some server has an address, or some NS name lies outside the zone
-                # (so a sub-resolution can find it without going through this very cut).
-                if deleg.targets() or any(not in_bailiwick(ns, name) for ns in deleg.missing()):
-                    return deleg
-            if name == dns.name.root:
-                return None
-            name = name.parent()
+        for name, entry in self._cuts(qname, now):
+            deleg = Delegation.from_ns(name, entry.rrset, entry.trust < Trust.AUTH_ANSWER)
+            self.fill_addresses(deleg, now)
+            # Usable if some server has an address, or some NS name lies outside the zone
+            # (so a sub-resolution can find it without going through this very cut).
+            if deleg.targets() or any(not in_bailiwick(ns, name) for ns in deleg.missing()):
+                return deleg
+        return None
 
     # -- writing -------------------------------------------------------------------------
 

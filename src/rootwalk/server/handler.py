@@ -26,8 +26,10 @@ Choices, with the RFC or the resolver they follow (docs/nameserver.md repeats th
 * ANY (RFC 8482): one RRset, the address records of the name or the CNAME it owns; when there
   is none, the synthesized ``HINFO "RFC8482" ""`` of RFC 8482 §4.2.
 * RD=0 (RFC 1034 §4.3.1): answered from the cache only; never starts a resolution. Refused for
-  clients whose access is ``allow`` (not ``allow_snoop``), as Unbound refuses cache snooping;
-  when the cache cannot answer, SERVFAIL with EDE 0 "not in cache".
+  clients whose access is ``allow`` (not ``allow_snoop``), as Unbound refuses cache snooping.
+  When the answer is not cached, a referral to the closest cached zone cut (its NS set in the
+  authority section, the servers' cached addresses in the additional section), as Unbound's
+  answer_norec_from_cache; with no cut cached at all, SERVFAIL with EDE 0 "not in cache".
 * Any unexpected exception: SERVFAIL, logged with its traceback; never raised to the loop.
 """
 
@@ -116,7 +118,8 @@ class Reply:
     answer: list[dns.rrset.RRset] = field(default_factory=list)
     authority: list[dns.rrset.RRset] = field(default_factory=list)
     ede: list[tuple[int, str]] = field(default_factory=list)
-    cache: str = "-"  # hit, miss, stale, local, or - (no lookup)
+    cache: str = "-"  # hit, miss, stale, local, referral, or - (no lookup)
+    additional: list[dns.rrset.RRset] = field(default_factory=list)
     shed: bool = False  # dropped by the resolver's load shedding: send nothing
 
 
@@ -276,6 +279,7 @@ class Handler:
         response.set_rcode(dns.rcode.Rcode.make(reply.rcode))
         response.answer = reply.answer
         response.authority = reply.authority
+        response.additional = reply.additional
         if client_edns and reply.ede:
             response.use_edns(
                 0,
@@ -350,8 +354,13 @@ class Handler:
 
     def _from_cache(self, qname: dns.name.Name, qtype: RdataType) -> Reply:
         r = self.resolver
-        hit = r.cache.lookup(qname, qtype, r.clock.now(), max_chain=r.config.limits.max_cname_chain)
+        now = r.clock.now()
+        hit = r.cache.lookup(qname, qtype, now, max_chain=r.config.limits.max_cname_chain)
         if hit is None or not hit.complete:
+            cut = r.cache.referral(qname, now)
+            if cut is not None:
+                ns, glue = cut
+                return Reply(dns.rcode.NOERROR, [], [ns], cache="referral", additional=glue)
             return Reply(
                 dns.rcode.SERVFAIL,
                 ede=[(EDE.OTHER, "not in cache and recursion not desired (RD=0)")],
