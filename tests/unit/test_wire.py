@@ -139,3 +139,53 @@ def test_ttl_offsets_reject_garbage() -> None:
     assert ttl_offsets(b"\x00" * 5) is None
     wire = query()
     assert ttl_offsets(wire + b"junk") is None
+
+
+def _variant(m: dns.message.Message) -> int:
+    bits = 4 if m.flags & dns.flags.CD else 0
+    if m.edns >= 0:
+        bits |= 3 if m.ednsflags & dns.flags.DO else 1
+    return bits
+
+
+def test_hand_parser_never_accepts_what_dnspython_rejects() -> None:
+    """Differential fuzz: 20,000 seeded mutations of plain queries. Whenever the hand parser
+    gives a key, dnspython must parse the same bytes into a plain recursive IN question with
+    that very key, question end and UDP size; anything it refuses is the slow path's."""
+    import random
+
+    rng = random.Random(5300)
+    cookie = dns.edns.GenericOption(dns.edns.OptionType.COOKIE, b"12345678")
+    seeds = [
+        query("www.example.org."),
+        query("A.b.C.example.", rdtype="AAAA", use_edns=0),
+        query("x.example.", rdtype="TXT", want_dnssec=True),
+        query("y.example.", use_edns=0, options=[cookie]),
+        query("z.example.", flags=dns.flags.RD | dns.flags.CD, use_edns=0, payload=700),
+    ]
+    accepted = 0
+    for _ in range(20_000):
+        buf = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 3)):
+            kind = rng.random()
+            if kind < 0.6:
+                buf[rng.randrange(len(buf))] = rng.randrange(256)
+            elif kind < 0.8:
+                del buf[rng.randrange(len(buf))]
+            else:
+                buf.insert(rng.randrange(len(buf) + 1), rng.randrange(256))
+        wire = bytes(buf)
+        head = parse_query_head(wire, 1232)
+        if head is None:
+            continue
+        accepted += 1
+        m = dns.message.from_wire(wire)  # must not raise
+        assert not m.flags & dns.flags.QR and m.opcode() == 0 and m.flags & dns.flags.RD
+        assert len(m.question) == 1 and not m.answer and not m.authority and not m.additional
+        q = m.question[0]
+        assert q.rdclass == 1 and m.edns in (-1, 0)
+        name = q.name.to_wire()
+        assert head[0] == name[:-1].lower() + struct.pack("!H", q.rdtype) + bytes((_variant(m),))
+        assert head[1] == 12 + len(name) + 4
+        assert head[2] == (min(max(512, m.payload), 1232) if m.edns >= 0 else 512)
+    assert accepted > 1000  # the mutations do reach the accepting side too
