@@ -12,6 +12,7 @@ import cachetools
 import dns.name
 import dns.rrset
 
+from rootwalk.cache.expiry import expiring_map
 from rootwalk.config import CacheConfig
 
 __all__ = ["NXDOMAIN_KEY", "NegativeCache", "NegativeEntry", "negative_ttl"]
@@ -39,13 +40,8 @@ class NegativeEntry:
 class NegativeCache:
     def __init__(self, config: CacheConfig, timer: Callable[[], float]) -> None:
         self._config = config
-        grace = float(config.max_stale) if config.serve_stale else 0.0
-
-        def ttu(_key: tuple[dns.name.Name, int], e: NegativeEntry, _now: float) -> float:
-            return e.expires + grace
-
-        self._data: cachetools.TLRUCache[tuple[dns.name.Name, int], NegativeEntry] = (
-            cachetools.TLRUCache(maxsize=max(1, config.max_entries // 4), ttu=ttu, timer=timer)
+        self._data: cachetools.TLRUCache[tuple[dns.name.Name, int], NegativeEntry] = expiring_map(
+            config, timer, max(1, config.max_entries // 4)
         )
         # Called with the owner name whenever an entry is stored or removed (see Cache.watch).
         self.on_change: Callable[[dns.name.Name], None] | None = None

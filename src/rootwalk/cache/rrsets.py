@@ -1,8 +1,7 @@
 """The RRset cache: (name, type) -> RRset with trust rank and wall-clock expiry.
 
-Built on cachetools.TLRUCache with the injected clock as its timer (guide §7), so entries
-expire per their own TTL and the LRU bound holds. Entries are kept ``max_stale`` seconds past
-expiry when serve-stale is on (RFC 8767), but only ``get(..., stale=True)`` returns them then.
+Storage is ``expiry.expiring_map`` (a TLRU map; entries kept ``max_stale`` seconds past expiry
+when serve-stale is on, RFC 8767), but only ``get(..., stale=True)`` returns them then.
 """
 
 from __future__ import annotations
@@ -15,6 +14,7 @@ import cachetools
 import dns.name
 import dns.rrset
 
+from rootwalk.cache.expiry import expiring_map
 from rootwalk.config import CacheConfig
 
 __all__ = ["RRsetCache", "RRsetEntry", "Trust"]
@@ -54,13 +54,8 @@ class RRsetEntry:
 class RRsetCache:
     def __init__(self, config: CacheConfig, timer: Callable[[], float]) -> None:
         self._config = config
-        grace = float(config.max_stale) if config.serve_stale else 0.0
-
-        def ttu(_key: Key, entry: RRsetEntry, _now: float) -> float:
-            return entry.expires + grace
-
-        self._data: cachetools.TLRUCache[Key, RRsetEntry] = cachetools.TLRUCache(
-            maxsize=config.max_entries, ttu=ttu, timer=timer
+        self._data: cachetools.TLRUCache[Key, RRsetEntry] = expiring_map(
+            config, timer, config.max_entries
         )
         # Called with the owner name whenever an entry is stored or removed (see Cache.watch).
         self.on_change: Callable[[dns.name.Name], None] | None = None
