@@ -3,18 +3,23 @@
 Built on cachetools.TLRUCache with the injected clock as its timer (guide §7), so entries
 expire per their own TTL and the LRU bound holds. With serve-stale on, entries are kept
 ``cache.max_stale`` seconds past expiry (RFC 8767 §4); readers decide whether to use them.
+Keys are (owner name, type); every store or removal is reported to ``on_change`` with the
+owner name, so that derived caches (the front end's rendered answers) can follow.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
-from typing import Protocol, TypeVar
+from collections.abc import Callable
+from typing import Generic, Protocol, TypeVar
 
 import cachetools
+import dns.name
 
 from rootwalk.config import CacheConfig
 
-__all__ = ["Expiring", "expiring_map"]
+__all__ = ["Expiring", "ExpiringStore"]
+
+Key = tuple[dns.name.Name, int]
 
 
 class Expiring(Protocol):
@@ -22,16 +27,42 @@ class Expiring(Protocol):
     def expires(self) -> float: ...
 
 
-K = TypeVar("K", bound=Hashable)
 V = TypeVar("V", bound=Expiring)
 
 
-def expiring_map(
-    config: CacheConfig, timer: Callable[[], float], maxsize: int
-) -> cachetools.TLRUCache[K, V]:
-    grace = float(config.max_stale) if config.serve_stale else 0.0
+class ExpiringStore(Generic[V]):
+    def __init__(self, config: CacheConfig, timer: Callable[[], float], maxsize: int) -> None:
+        self._config = config
+        grace = float(config.max_stale) if config.serve_stale else 0.0
 
-    def ttu(_key: K, entry: V, _now: float) -> float:
-        return entry.expires + grace
+        def ttu(_key: Key, entry: V, _now: float) -> float:
+            return entry.expires + grace
 
-    return cachetools.TLRUCache(maxsize=maxsize, ttu=ttu, timer=timer)
+        self._data: cachetools.TLRUCache[Key, V] = cachetools.TLRUCache(
+            maxsize=maxsize, ttu=ttu, timer=timer
+        )
+        # Called with the owner name whenever an entry is stored or removed (see Cache.watch).
+        self.on_change: Callable[[dns.name.Name], None] | None = None
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def _store(self, key: Key, entry: V) -> None:
+        self._data[key] = entry
+        if self.on_change is not None:
+            self.on_change(key[0])
+
+    def remove(self, name: dns.name.Name, rdtype: int | None = None) -> int:
+        """Drop the entries owned by ``name`` (of type ``rdtype`` only, if given)."""
+        keys = [k for k in list(self._data.keys()) if k[0] == name and rdtype in (None, k[1])]
+        for k in keys:
+            self._data.pop(k, None)
+        if keys and self.on_change is not None:
+            self.on_change(name)
+        return len(keys)
+
+    def clear(self) -> None:
+        self._data.clear()
+
+    def items(self) -> list[tuple[Key, V]]:
+        return list(self._data.items())

@@ -8,11 +8,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import cachetools
 import dns.name
 import dns.rrset
 
-from rootwalk.cache.expiry import expiring_map
+from rootwalk.cache.expiry import ExpiringStore
 from rootwalk.config import CacheConfig
 
 __all__ = ["NXDOMAIN_KEY", "NegativeCache", "NegativeEntry", "negative_ttl"]
@@ -37,17 +36,9 @@ class NegativeEntry:
         return max(0, int(self.expires - now))
 
 
-class NegativeCache:
+class NegativeCache(ExpiringStore[NegativeEntry]):
     def __init__(self, config: CacheConfig, timer: Callable[[], float]) -> None:
-        self._config = config
-        self._data: cachetools.TLRUCache[tuple[dns.name.Name, int], NegativeEntry] = expiring_map(
-            config, timer, max(1, config.max_entries // 4)
-        )
-        # Called with the owner name whenever an entry is stored or removed (see Cache.watch).
-        self.on_change: Callable[[dns.name.Name], None] | None = None
-
-    def __len__(self) -> int:
-        return len(self._data)
+        super().__init__(config, timer, max(1, config.max_entries // 4))
 
     def put(
         self, name: dns.name.Name, qtype: int, nxdomain: bool, soa: dns.rrset.RRset, now: float
@@ -57,9 +48,7 @@ class NegativeCache:
         if ttl <= 0:
             return False
         key = (name, NXDOMAIN_KEY if nxdomain else qtype)
-        self._data[key] = NegativeEntry(name, nxdomain, soa, now + ttl)
-        if self.on_change is not None:
-            self.on_change(name)
+        self._store(key, NegativeEntry(name, nxdomain, soa, now + ttl))
         return True
 
     def get(
@@ -77,17 +66,3 @@ class NegativeCache:
             if len(probe.labels) <= 1:
                 return None
             probe = probe.parent()
-
-    def remove(self, name: dns.name.Name) -> int:
-        keys = [k for k in list(self._data.keys()) if k[0] == name]
-        for k in keys:
-            self._data.pop(k, None)
-        if keys and self.on_change is not None:
-            self.on_change(name)
-        return len(keys)
-
-    def clear(self) -> None:
-        self._data.clear()
-
-    def items(self) -> list[tuple[tuple[dns.name.Name, int], NegativeEntry]]:
-        return list(self._data.items())

@@ -1,6 +1,6 @@
 """The RRset cache: (name, type) -> RRset with trust rank and wall-clock expiry.
 
-Storage is ``expiry.expiring_map`` (a TLRU map; entries kept ``max_stale`` seconds past expiry
+Storage is ``expiry.ExpiringStore`` (a TLRU map; entries kept ``max_stale`` seconds past expiry
 when serve-stale is on, RFC 8767), but only ``get(..., stale=True)`` returns them then.
 """
 
@@ -10,11 +10,10 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import cachetools
 import dns.name
 import dns.rrset
 
-from rootwalk.cache.expiry import expiring_map
+from rootwalk.cache.expiry import ExpiringStore
 from rootwalk.config import CacheConfig
 
 __all__ = ["RRsetCache", "RRsetEntry", "Trust"]
@@ -51,17 +50,9 @@ class RRsetEntry:
         return max(0, int(self.expires - now))
 
 
-class RRsetCache:
+class RRsetCache(ExpiringStore[RRsetEntry]):
     def __init__(self, config: CacheConfig, timer: Callable[[], float]) -> None:
-        self._config = config
-        self._data: cachetools.TLRUCache[Key, RRsetEntry] = expiring_map(
-            config, timer, config.max_entries
-        )
-        # Called with the owner name whenever an entry is stored or removed (see Cache.watch).
-        self.on_change: Callable[[dns.name.Name], None] | None = None
-
-    def __len__(self) -> int:
-        return len(self._data)
+        super().__init__(config, timer, config.max_entries)
 
     def get(
         self, name: dns.name.Name, rdtype: int, now: float, *, stale: bool = False
@@ -95,21 +86,5 @@ class RRsetCache:
                 # of the delegation it refreshes (Unbound need_to_update_rrset).
                 return False
         entry = RRsetEntry(rrset, trust, now + ttl, sigs)
-        self._data[key] = entry
-        if self.on_change is not None:
-            self.on_change(rrset.name)
+        self._store(key, entry)
         return True
-
-    def remove(self, name: dns.name.Name, rdtype: int | None = None) -> int:
-        keys = [k for k in list(self._data.keys()) if k[0] == name and rdtype in (None, k[1])]
-        for k in keys:
-            self._data.pop(k, None)
-        if keys and self.on_change is not None:
-            self.on_change(name)
-        return len(keys)
-
-    def clear(self) -> None:
-        self._data.clear()
-
-    def items(self) -> list[tuple[Key, RRsetEntry]]:
-        return list(self._data.items())

@@ -166,9 +166,10 @@ class Handler:
         """
         try:
             now = self._now()
-            seen = self._seen(wire[2:])
+            raw = wire[2:]
+            seen = self._seen(raw)
             if seen is None or now >= seen.until:
-                seen = self.wire.lookup(wire, now)
+                seen = self.wire.lookup(wire, raw, now)
                 if seen is None:
                     return None
             if not (seen.fits_udp or tcp):

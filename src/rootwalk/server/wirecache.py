@@ -86,15 +86,14 @@ class WireCache:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def lookup(self, wire: bytes, now: float) -> Seen | None:
-        """The answer for the query ``wire`` (all of it but the ID), ready to send.
+    def lookup(self, wire: bytes, raw: bytes, now: float) -> Seen | None:
+        """The answer for the query ``wire`` (``raw`` is all of it but the ID), ready to send.
 
         Clients repeat their queries byte for byte but for the ID, so each distinct query is
         parsed once (``parse_query_head``) and remembered in ``seen`` with its whole answer
         but the ID, in the query's own letter case. The fast path reads ``seen`` itself and
         calls this only when it has no answer there, or one past its ``until``.
         """
-        raw = wire[2:]
         seen = self.seen.get(raw)
         if seen is not None:
             entry = seen.entry
