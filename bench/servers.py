@@ -51,6 +51,7 @@ def rootwalk_config(s: Setup) -> Path:
         "\n"
         "[resolver]\n"
         'upstream_allow = ["127.0.0.0/8"]\n'
+        "do_not_query_localhost = false\n"
         "qname_minimisation = true\n"
         "ipv6 = false\n"
         "\n"

@@ -44,6 +44,8 @@ __all__ = [
 ACL_ACTIONS = ("allow", "allow_snoop", "refuse", "deny")
 #: Values of ``server.log_level``.
 LOG_LEVELS = ("debug", "info", "warning", "error")
+#: Values of ``resolver.qname_minimisation_type``.
+QMIN_TYPES = ("A", "NS")
 #: Values of ``server.event_loop``.
 EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 
@@ -81,17 +83,20 @@ class Limits:
     # A busy authority drops or delays the odd packet; one timeout must not fail a question.
     max_server_timeouts: int = 3
     # Timeout for one upstream query before the server is considered to have timed out, when
-    # no RTT is known yet. Unbound starts at 376 ms (UNKNOWN_SERVER_NICENESS).
-    initial_timeout: float = 0.8
+    # no RTT is known yet. Unbound starts at 376 ms (UNKNOWN_SERVER_NICENESS): a dead server
+    # in an NS set costs that much once before its siblings are tried.
+    initial_timeout: float = 0.376
     # Floor for the adaptive per-query timeout (SRTT + 4 RTTVAR): below it, scheduling noise on
     # a loaded host causes spurious timeouts. Unbound's RTT_MIN_TIMEOUT is 50 ms; Python
     # needs more slack.
     min_timeout: float = 0.2
-    # Upper bound for the adaptive per-query timeout (Unbound: RTT_MAX_TIMEOUT 120 s is for
-    # backoff bookkeeping; a per-try bound of a few seconds keeps clients answered).
-    max_timeout: float = 3.0
-    # Wall time for one client question, everything included; then SERVFAIL with EDE.
-    total_timeout: float = 6.0
+    # Upper bound for one upstream try, backoff included (Unbound keeps RTT_MAX_TIMEOUT 120 s
+    # for its bookkeeping; a per-try bound well under the total keeps siblings in play).
+    max_timeout: float = 1.5
+    # Wall time for one client question, everything included; then SERVFAIL with EDE. Stub
+    # resolvers give up after 5 s (glibc's resolv.conf timeout, dig +timeout), so the answer,
+    # even a SERVFAIL, must be on its way before that: 3.5 s leaves margin for the stub's side.
+    total_timeout: float = 3.5
     # Distinct resolutions (cache misses) in progress at once; identical questions share one.
     # Without a bound, a flood of never-seen names grows memory and upstream work without
     # limit. Unbound num-queries-per-thread: 1024 with libevent, 512 without.
@@ -146,6 +151,14 @@ class ResolverConfig:
     # 127.0.0.0/8 so that a bug can never send a packet off the machine.
     upstream_allow: tuple[str, ...] = ()
     qname_minimisation: bool = True
+    # QTYPE of minimised queries: "A" (RFC 9156 §3, Unbound) or "NS" (RFC 7816, Knot
+    # Resolver). Some authorities answer a minimised A query wrongly but NS correctly.
+    qname_minimisation_type: str = "A"
+    # Unbound's do-not-query-localhost: never send upstream queries to 127.0.0.0/8, ::1,
+    # 0.0.0.0/8 or ::, wherever a delegation points (a zone whose NS has address 127.0.0.1
+    # would make the resolver query the machine it runs on). Forward-zone addresses are the
+    # operator's own choice and are exempt. The lab, its demo and the tests set it false.
+    do_not_query_localhost: bool = True
     # Ask upstream with the DO bit (RFC 3225), keeping RRSIGs, ready for DNSSEC validation.
     dnssec_ok: bool = False
     # DNS 0x20: random letter case in upstream questions (draft-vixie-dnsext-dns0x20).
@@ -347,6 +360,11 @@ def _validate(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: 'resolver.upstream_port' must be 1..65535")
     if not 512 <= r.edns_payload <= 65535:
         raise ConfigError(f"{source}: 'resolver.edns_payload' must be 512..65535")
+    if r.qname_minimisation_type not in QMIN_TYPES:
+        raise ConfigError(
+            f"{source}: 'resolver.qname_minimisation_type' must be "
+            f"{' or '.join(repr(t) for t in QMIN_TYPES)}, not {r.qname_minimisation_type!r}"
+        )
     for i, fz in enumerate(r.forward_zones):
         key = f"resolver.forward_zones[{i}]"
         try:

@@ -9,7 +9,8 @@ other clients' work: waiting on another task that may itself wait on us could de
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import dataclasses
+import logging
 import random
 from dataclasses import dataclass
 
@@ -19,7 +20,7 @@ import dns.rdatatype
 
 from rootwalk.cache import Cache
 from rootwalk.clock import Clock
-from rootwalk.config import Config
+from rootwalk.config import Config, Limits
 from rootwalk.delegation import Delegation
 from rootwalk.errors import EDE, ResolutionFailed, ResolverError, UpstreamError, UpstreamTimeout
 from rootwalk.resolution import (
@@ -35,6 +36,12 @@ from rootwalk.selection import ServerSelector
 from rootwalk.transport import Exchange, Transport
 
 __all__ = ["Iterator"]
+
+log = logging.getLogger("rootwalk.iterator")
+
+# Seconds of a client's question that priming may take at most (RFC 8109 priming is an
+# optimisation; the hints are enough to start the walk).
+PRIME_TIMEOUT = 1.0
 
 
 @dataclass(frozen=True)
@@ -85,22 +92,38 @@ class Iterator:
 
     async def _prime(self, walk: _Walk) -> None:
         """RFC 8109: learn the current root NS set from a root server before relying on the
-        hints, and again whenever it has expired. Failure is not fatal: the hints still work."""
+        hints, and again whenever it has expired.
+
+        Priming is an optimisation: the hints work as they are. So it gets its own budget
+        (its queries are not the client's), one try per root server, and at most
+        ``PRIME_TIMEOUT`` seconds of the client's time; on any failure (SERVFAIL, silence,
+        a lame or broken reply) the question goes on from the hint addresses.
+        """
         root = dns.name.root
         if self.cache.rrsets.get(root, dns.rdatatype.NS, self.clock.now()) is not None:
             return
         async with self._priming:
             if self.cache.rrsets.get(root, dns.rdatatype.NS, self.clock.now()) is not None:
                 return
-            with contextlib.suppress(ResolverError):
-                await self._run((Question(root, dns.rdatatype.NS),), walk)
+            left = walk.deadline - self.clock.monotonic()
+            limits = dataclasses.replace(self.config.limits, max_server_timeouts=1)
+            budget = min(PRIME_TIMEOUT, left / 2)
+            prime = _Walk(Budget(limits), self.clock.monotonic() + budget, walk.trace)
+            try:
+                async with asyncio.timeout(budget):
+                    await self._run((Question(root, dns.rdatatype.NS),), prime, limits)
+            except (ResolverError, TimeoutError) as exc:
+                why = exc.reason if isinstance(exc, ResolverError) else "no answer in time"
+                log.info("priming failed (%s): going on with the root hints", why)
 
-    async def _run(self, stack: tuple[Question, ...], walk: _Walk) -> Result:
+    async def _run(
+        self, stack: tuple[Question, ...], walk: _Walk, limits: Limits | None = None
+    ) -> Result:
         """Resolve ``stack[-1]``; the stack holds the questions that are waiting on it."""
         res = Resolution(
             stack[-1],
             config=self.config.resolver,
-            limits=self.config.limits,
+            limits=limits or self.config.limits,
             cache=self.cache,
             selector=self.selector,
             hints=self.hints,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
+
 import dns.name
 
-__all__ = ["in_bailiwick", "minimise", "strictly_below"]
+__all__ = ["in_bailiwick", "is_localhost", "minimise", "strictly_below"]
 
 # RFC 9156 §2.3: after MAX_MINIMISE_COUNT steps send the full name; the first
 # MINIMISE_ONE_LAB steps add one label each, later ones spread the remaining labels out.
@@ -43,3 +45,20 @@ def minimise(qname: dns.name.Name, zone: dns.name.Name, known: dns.name.Name) ->
     if done >= MAX_MINIMISE_COUNT:
         return qname
     return dns.name.Name(qname.labels[-(have + step) :])
+
+
+_LOCAL_NETS = (
+    ipaddress.ip_network("127.0.0.0/8"),
+    ipaddress.ip_network("0.0.0.0/8"),
+    ipaddress.ip_network("::1/128"),
+    ipaddress.ip_network("::/128"),
+)
+
+
+def is_localhost(address: str) -> bool:
+    """True for addresses that mean "this machine" (Unbound do-not-query-localhost: 127.0.0.0/8
+    and ::1; Knot Resolver also filters 0.0.0.0 and ::, which reach the local host too)."""
+    ip = ipaddress.ip_address(address)
+    if ip.version == 6 and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in net for net in _LOCAL_NETS)

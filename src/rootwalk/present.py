@@ -91,6 +91,8 @@ def format_event(ev: TraceEvent) -> str | None:
     rtt = f"{ev.rtt * 1000:6.1f} ms" if ev.rtt is not None else "        "
     tcp = " (TCP)" if ev.tcp else ""
     server = f"{ev.server} [{ev.address}]"
+    if ev.kind == "skipped":
+        return f"{pad}  {rtt}  {str(ev.zone):<14} {server:<34} not asked  {_ARROW} {ev.detail}"
     what = _KIND_TEXT.get(ev.kind, ev.kind)
     return (
         f"{pad}  {rtt}  {str(ev.zone):<14} {server:<34} asked {ev.qname} {qt}{tcp}"

@@ -45,7 +45,7 @@ from rootwalk.errors import (
     UpstreamMismatch,
     UpstreamTimeout,
 )
-from rootwalk.names import in_bailiwick, minimise
+from rootwalk.names import in_bailiwick, is_localhost, minimise
 from rootwalk.selection import Feedback, ServerSelector, Target
 from rootwalk.transport import Exchange
 
@@ -60,6 +60,25 @@ __all__ = [
 ]
 
 log = logging.getLogger("rootwalk.trace")
+_warn = logging.getLogger("rootwalk.resolution")
+# Addresses already logged as skipped by do_not_query_localhost: one line per address per
+# process, however many questions lead there (bounded: cleared when it grows too big).
+_LOGGED_SKIPS: set[str] = set()
+
+
+def log_localhost_skip(address: str, ns: dns.name.Name, zone: dns.name.Name) -> None:
+    if address in _LOGGED_SKIPS:
+        return
+    if len(_LOGGED_SKIPS) >= 1024:
+        _LOGGED_SKIPS.clear()
+    _LOGGED_SKIPS.add(address)
+    _warn.warning(
+        "not querying %s (%s, a server of %s): it is this machine, and "
+        "resolver.do_not_query_localhost is on",
+        address,
+        ns,
+        zone,
+    )
 
 
 @dataclass(frozen=True)
@@ -177,6 +196,8 @@ class Resolution:
         self.ns_lookups = 0
         # Why glueless NS lookups failed, for the EDE text when no server is left.
         self.sub_failures: list[str] = []
+        # Server addresses left out by resolver.do_not_query_localhost (told once each).
+        self._skipped: set[str] = set()
 
     # -- the walk --------------------------------------------------------------------------
 
@@ -243,12 +264,14 @@ class Resolution:
         timeouts: dict[str, int] = {}
         # A forwarder resolves the full name itself; minimising towards it hides nothing.
         qmin = self.config.qname_minimisation and qtype != dns.rdatatype.DS and not deleg.forward
+        # RFC 9156 §2.1 uses QTYPE A for minimised queries (it lies below any cut); RFC 7816
+        # and Knot Resolver use NS, which some broken authorities answer better.
+        qmin_type = dns.rdatatype.from_text(self.config.qname_minimisation_type)
         known = deleg.zone
         while True:
             target = yield from self._pick(deleg, failed)
             sent = minimise(qname, deleg.zone, known) if qmin else qname
-            # RFC 9156 §2.1: a minimised query uses QTYPE A, which lies below any cut.
-            sent_type = qtype if sent == qname else dns.rdatatype.A
+            sent_type = qtype if sent == qname else qmin_type
             outcome = yield self._send(target, deleg.zone, sent, sent_type, deleg.forward)
             if isinstance(outcome, UpstreamError):
                 self._on_error(target, deleg.zone, sent, sent_type, outcome)
@@ -262,7 +285,7 @@ class Resolution:
             assert isinstance(outcome, Exchange)
             c = classify(outcome.response, sent, sent_type, deleg.zone, recursive=deleg.forward)
             self.selector.report_rtt(target.address, outcome.rtt)
-            if c.kind in (ResponseKind.THROWAWAY, ResponseKind.LAME):
+            if c.kind in (ResponseKind.BROKEN, ResponseKind.LAME):
                 rcode = outcome.response.rcode()
                 fb = _FEEDBACK_FOR_RCODE.get(rcode, Feedback.LAME)
                 self._emit(
@@ -349,7 +372,7 @@ class Resolution:
             candidates = [
                 Target(a, ns, deleg.ports.get(a))
                 for a, ns in deleg.targets()
-                if a not in failed and self._usable(a)
+                if a not in failed and self._usable(a, ns, deleg)
             ]
             if candidates:
                 return self.selector.choose(candidates, deleg.zone)
@@ -357,7 +380,11 @@ class Resolution:
             # since an in-zone name without glue can only be found through this very cut.
             missing = [n for n in deleg.missing() if not in_bailiwick(n, deleg.zone)]
             if not missing:
-                why = f" ({'; '.join(self.sub_failures[-2:])})" if self.sub_failures else ""
+                reasons = self.sub_failures[-2:]
+                if self._skipped:
+                    skipped = ", ".join(sorted(self._skipped))
+                    reasons.append(f"{skipped} not queried: resolver.do_not_query_localhost")
+                why = f" ({'; '.join(reasons)})" if reasons else ""
                 raise NoReachableServers(f"no reachable server for {deleg.zone}{why}")
             if self.ns_lookups >= self.limits.max_ns_lookups:
                 raise BudgetExhausted("max_ns_lookups", f"for {deleg.zone}")
@@ -382,8 +409,22 @@ class Resolution:
             return (dns.rdatatype.A, dns.rdatatype.AAAA)
         return (dns.rdatatype.A,)
 
-    def _usable(self, address: str) -> bool:
+    def _usable(self, address: str, ns: dns.name.Name, deleg: Delegation) -> bool:
         if ":" in address and not self.config.ipv6:
+            return False
+        # Forward-zone addresses are the operator's explicit choice (e.g. a local dnsmasq).
+        if self.config.do_not_query_localhost and not deleg.forward and is_localhost(address):
+            if address not in self._skipped:
+                self._skipped.add(address)
+                self._emit(
+                    "skipped",
+                    ns,
+                    dns.rdatatype.A,
+                    deleg.zone,
+                    Target(address, ns),
+                    detail=f"{address} is this machine; resolver.do_not_query_localhost is on",
+                )
+                log_localhost_skip(address, ns, deleg.zone)
             return False
         if not self._allowed:
             return True

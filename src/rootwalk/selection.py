@@ -32,16 +32,18 @@ MAX_BACKOFF = 120.0
 
 
 class Feedback(enum.Enum):
-    OK = "ok"
-    TIMEOUT = "timeout"
-    UNREACHABLE = "unreachable"
-    REFUSED = "refused"
-    SERVFAIL = "servfail"
-    FORMERR = "formerr"
-    MISMATCH = "mismatch"
-    MALFORMED = "malformed"
-    TRUNCATED = "truncated"
-    LAME = "lame"
+    """What one exchange with a server showed; ``ServerSelector.report`` acts on each."""
+
+    OK = "ok"  # an answer came: RTT is reported separately (report_rtt)
+    TIMEOUT = "timeout"  # back off the server (RFC 6298 §5.5)
+    UNREACHABLE = "unreachable"  # ICMP unreachable or refused connection: as a timeout
+    REFUSED = "refused"  # lame for the zone
+    SERVFAIL = "servfail"  # lame for the zone, for a while
+    FORMERR = "formerr"  # speak to it without EDNS (RFC 6891 §7)
+    MISMATCH = "mismatch"  # our ID with no or another question: broken for every zone
+    MALFORMED = "malformed"  # our ID, unparseable: broken for every zone
+    TRUNCATED = "truncated"  # TC=1 over TCP too: nothing to learn about the server
+    LAME = "lame"  # neither answer nor referral: lame for the zone
 
 
 @dataclass(frozen=True)
@@ -67,7 +69,7 @@ class ServerSelector:
             return UNKNOWN_RTT
         now = self.clock.monotonic()
         penalty = 0.0
-        if zone is not None and s.lame_for.get(zone, 0.0) > now:
+        if (zone is not None and s.lame_for.get(zone, 0.0) > now) or s.broken_until > now:
             penalty = 2 * MAX_BACKOFF
         if s.timeouts:
             if now >= s.backoff_until:
@@ -116,13 +118,21 @@ class ServerSelector:
     def report(self, address: str, feedback: Feedback, zone: dns.name.Name | None = None) -> None:
         s = self.infra.stats(address)
         now = self.clock.monotonic()
-        if feedback in (Feedback.TIMEOUT, Feedback.UNREACHABLE):
-            s.timeouts += 1
-            s.backoff_until = now + min(MAX_BACKOFF, 2.0 ** min(s.timeouts, 10))
-        elif feedback is Feedback.FORMERR:
-            s.no_edns = True
-        elif feedback in (Feedback.REFUSED, Feedback.SERVFAIL, Feedback.LAME) and zone is not None:
-            s.lame_for[zone] = now + LAME_TTL
+        match feedback:
+            case Feedback.TIMEOUT | Feedback.UNREACHABLE:
+                s.timeouts += 1
+                s.backoff_until = now + min(MAX_BACKOFF, 2.0 ** min(s.timeouts, 10))
+            case Feedback.FORMERR:
+                s.no_edns = True
+            case Feedback.REFUSED | Feedback.SERVFAIL | Feedback.LAME:
+                if zone is not None:
+                    s.lame_for[zone] = now + LAME_TTL
+            case Feedback.MISMATCH | Feedback.MALFORMED:
+                # Unbound counts such a reply as a failed exchange; remembering it keeps later
+                # questions from paying for the same broken server again.
+                s.broken_until = now + LAME_TTL
+            case Feedback.OK | Feedback.TRUNCATED:
+                pass
 
     def use_edns(self, address: str) -> bool:
         s = self.infra.get(address)

@@ -37,6 +37,7 @@ def make_config(lab: Lab, **resolver: object) -> Config:
             root_hints=lab.root_hints_path,
             upstream_port=lab.port,
             upstream_allow=("127.0.0.0/8",),
+            do_not_query_localhost=False,
             **resolver,  # type: ignore[arg-type]
         ),
         # Short per-try timeouts keep fault tests fast; the bounds still apply.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from rootwalk.lab import Lab
+from rootwalk.lab import Faults, Lab
 
 
 def rootwalk(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -21,7 +21,7 @@ def rootwalk(*args: str, timeout: float = 60) -> subprocess.CompletedProcess[str
 def test_query_trace_shows_each_step_and_dig_style_answer(lab: Lab) -> None:
     p = rootwalk(
         "query", "www.example.org", "A", "--trace",
-        "--root-hints", str(lab.root_hints_path), "--upstream-port", str(lab.port),
+        "--config", str(lab.config_path),
     )  # fmt: skip
     assert p.returncode == 0, p.stderr
     out = p.stdout
@@ -35,7 +35,7 @@ def test_query_trace_shows_each_step_and_dig_style_answer(lab: Lab) -> None:
 
 
 def test_query_reports_nxdomain_and_bad_arguments(lab: Lab) -> None:
-    args = ["--root-hints", str(lab.root_hints_path), "--upstream-port", str(lab.port)]
+    args = ["--config", str(lab.config_path)]
     p = rootwalk("query", "nope.example.com", *args)
     assert p.returncode == 0 and "status: NXDOMAIN" in p.stdout and "SOA" in p.stdout
     p = rootwalk("query", "www.example.com", "NOTATYPE", *args)
@@ -51,3 +51,33 @@ def test_demo_shows_a_walk_then_cache_hits() -> None:
     assert p.stdout.count("cache hit") == 3
     assert "root servers asked 0 more times" in p.stdout
     assert "Traceback" not in p.stderr
+
+
+def test_trace_says_why_each_server_was_skipped(lab: Lab) -> None:
+    # Both example.com servers reply with our ID but no question: each is shown failing at
+    # once, with the reason, and the client gets SERVFAIL with an EDE.
+    for key in ("ns1.example.com", "ns2.example.com"):
+        lab.server(key).faults = Faults(empty_question=True)
+    try:
+        p = rootwalk("query", "www.example.com", "--trace", "--config", str(lab.config_path))
+    finally:
+        lab.clear_faults()
+    assert "status: SERVFAIL" in p.stdout
+    lines = [line for line in p.stdout.splitlines() if "reply carries no question" in line]
+    assert {lab.server(k).address for k in ("ns1.example.com", "ns2.example.com")} == {
+        a for line in lines for a in [line.split("[", 1)[1].split("]", 1)[0]]
+    }
+    assert all("mismatched reply" in line for line in lines)
+
+
+def test_trace_shows_servers_skipped_as_this_machine(lab: Lab) -> None:
+    # Without the lab's configuration file, do_not_query_localhost is on: every lab server is
+    # on 127.x, so none is asked (no packet is sent anywhere) and the trace says why.
+    lab.reset_counters()
+    p = rootwalk(
+        "query", "www.example.com", "--trace",
+        "--root-hints", str(lab.root_hints_path), "--upstream-port", str(lab.port),
+    )  # fmt: skip
+    assert "status: SERVFAIL" in p.stdout
+    assert f"[{lab.addr(2)}]" in p.stdout and "do_not_query_localhost is on" in p.stdout
+    assert sum(s.count() for s in lab.servers.values()) == 0

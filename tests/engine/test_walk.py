@@ -126,10 +126,17 @@ async def test_out_of_bailiwick_records_are_never_cached_or_used(
 
 
 async def test_spoofed_answers_are_ignored(lab: Lab, resolver: Resolver) -> None:
+    # A forgery with a wrong ID is skipped while the genuine answer is awaited, on every
+    # server; a reply with our ID but another question ends that exchange (issue: interop),
+    # so it costs one server, and the forged record is never believed.
     for key in EXAMPLE_COM:
-        lab.server(key).faults = Faults(spoof_id=True, spoof_question=True)
+        lab.server(key).faults = Faults(spoof_id=True)
+    lab.server(EXAMPLE_COM[0]).faults = Faults(spoof_id=True, spoof_question=True)
     r = await ask(resolver, "www.example.com")
     assert addresses(r) == ["192.0.2.1"]
+    for (_name, rdtype), entry in resolver.cache.rrsets.items():
+        if rdtype == A:
+            assert BOGUS_ADDRESS not in [rd.address for rd in entry.rrset], entry
 
 
 async def test_truncated_answer_is_fetched_over_tcp(lab: Lab, resolver: Resolver) -> None:

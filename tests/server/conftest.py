@@ -147,9 +147,7 @@ def lab_config(lab: Lab, extra: str = "", listen: Sequence[str] | None = None) -
 root_hints = "{lab.root_hints_path}"
 upstream_port = {lab.port}
 upstream_allow = ["127.0.0.0/8"]
-
-[limits]
-total_timeout = 4.0
+do_not_query_localhost = false
 
 [server]
 listen = [{listen_toml}]

@@ -17,6 +17,7 @@ FULL = """
 qname_minimisation = false
 upstream_port = 5353
 upstream_allow = ["127.0.0.0/8"]
+do_not_query_localhost = false
 
 [cache]
 max_entries = 1000

@@ -208,7 +208,10 @@ def test_sighup_reloads_and_keeps_the_cache(lab: Lab, tmp: Path) -> None:
 def test_flags_override_the_file(lab: Lab, tmp: Path) -> None:
     path = tmp / "r.toml"
     # The file names the wrong upstream port and hints; the flags fix both.
-    path.write_text('[resolver]\nupstream_port = 9\nupstream_allow = ["127.0.0.0/8"]\n')
+    path.write_text(
+        '[resolver]\nupstream_port = 9\nupstream_allow = ["127.0.0.0/8"]\n'
+        "do_not_query_localhost = false\n"
+    )
     proc = ServeProcess(
         [
             "serve",
@@ -243,8 +246,8 @@ def test_sighup_applies_resolver_settings_live_and_keeps_the_cache(lab: Lab, tmp
     try:
         assert ask(where, "www.example.com").answer  # walked with QNAME minimisation
         text = lab_config(lab, listen=["127.0.0.1:0"]).replace(
-            'upstream_allow = ["127.0.0.0/8"]\n',
-            'upstream_allow = ["127.0.0.0/8"]\nqname_minimisation = false\n',
+            "do_not_query_localhost = false\n",
+            "do_not_query_localhost = false\nqname_minimisation = false\n",
         )
         path.write_text(text)
         lab.reset_counters()

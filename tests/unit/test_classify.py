@@ -1,3 +1,4 @@
+import dns.flags
 import dns.rcode
 import dns.rdatatype
 import pytest
@@ -6,7 +7,7 @@ from rootwalk.classify import ResponseKind, classify
 
 from .helpers import n, response
 
-A = dns.rdatatype.A
+A, TXT = dns.rdatatype.A, dns.rdatatype.TXT
 
 
 def test_referral_keeps_in_bailiwick_glue_and_drops_the_rest() -> None:
@@ -32,16 +33,111 @@ def test_referral_that_does_not_get_closer_is_lame() -> None:
     assert classify(sideways, n("www.example.com."), A, n("com.")).kind is ResponseKind.LAME
 
 
-def test_answer_needs_aa_and_drops_out_of_bailiwick_records() -> None:
+def test_answer_without_aa_is_believed_at_a_lower_trust_and_out_of_bailiwick_dropped() -> None:
     r = response(
         "www.example.com.", "A", aa=True,
         answer=["www.example.com. 300 IN A 192.0.2.1", "www.example.org. 300 IN A 127.66.66.66"],
     )  # fmt: skip
     c = classify(r, n("www.example.com."), A, n("example.com."))
-    assert c.kind is ResponseKind.ANSWER
+    assert c.kind is ResponseKind.ANSWER and c.aa
     assert [a.name for a in c.answer] == [n("www.example.com.")]
-    r.flags &= ~0x0400
-    assert classify(r, n("www.example.com."), A, n("example.com.")).kind is ResponseKind.LAME
+    # Unbound and Knot take an answer from the server they were referred to without AA; the
+    # AA bit only sets the trust rank (RFC 2181 §5.4.1).
+    r.flags &= ~dns.flags.AA
+    c = classify(r, n("www.example.com."), A, n("example.com."))
+    assert c.kind is ResponseKind.ANSWER and not c.aa
+    assert [a.name for a in c.answer] == [n("www.example.com.")]
+
+
+def test_a_recursive_server_answering_without_aa_is_lame() -> None:
+    # RA=1, AA=0: a recursive server answers from its cache (Unbound RESPONSE_TYPE_REC_LAME).
+    positive = response("www.example.com.", "A", answer=["www.example.com. 300 IN A 192.0.2.1"])
+    negative = response("nope.example.com.", "A", rcode=dns.rcode.NXDOMAIN, authority=[SOA])
+    for r, name in ((positive, "www.example.com."), (negative, "nope.example.com.")):
+        r.flags |= dns.flags.RA
+        assert classify(r, n(name), A, n("example.com.")).kind is ResponseKind.LAME
+        # ... but a forwarder is asked to recurse: its answers are final.
+        assert classify(r, n(name), A, n("example.com."), recursive=True).kind in (
+            ResponseKind.ANSWER,
+            ResponseKind.NXDOMAIN,
+        )
+
+
+SOA = "example.com. 3600 IN SOA ns1.example.com. h.example.com. 1 2 3 4 300"
+
+
+@pytest.mark.parametrize("with_soa", [True, False])
+def test_nxdomain_without_aa_is_believed(with_soa: bool) -> None:
+    r = response(
+        "nope.example.com.", "A", rcode=dns.rcode.NXDOMAIN, authority=[SOA] if with_soa else []
+    )
+    c = classify(r, n("nope.example.com."), A, n("example.com."))
+    assert c.kind is ResponseKind.NXDOMAIN and not c.aa
+    assert (c.soa is not None) is with_soa  # no SOA: no negative TTL, not cached (RFC 2308 §5)
+
+
+def test_nodata_without_aa_needs_an_soa() -> None:
+    with_soa = response("www.example.com.", "TXT", authority=[SOA])
+    c = classify(with_soa, n("www.example.com."), TXT, n("example.com."))
+    assert c.kind is ResponseKind.NODATA and c.soa is not None
+    empty = response("www.example.com.", "TXT")
+    assert classify(empty, n("www.example.com."), TXT, n("example.com.")).kind is (
+        ResponseKind.LAME
+    )
+    empty.flags |= dns.flags.AA
+    c = classify(empty, n("www.example.com."), TXT, n("example.com."))
+    assert c.kind is ResponseKind.NODATA and c.soa is None
+
+
+def test_referral_to_the_same_zone_is_lame_unless_authoritative() -> None:
+    same = response("www.example.com.", "A", authority=["example.com. 60 IN NS ns1.example.com."])
+    c = classify(same, n("www.example.com."), A, n("example.com."))
+    assert c.kind is ResponseKind.LAME and "same zone" in c.reason
+    same.flags |= dns.flags.AA  # an authoritative NODATA that lists the zone's NS set
+    assert classify(same, n("www.example.com."), A, n("example.com.")).kind is (ResponseKind.NODATA)
+
+
+def test_referral_with_aa_set_is_still_a_referral() -> None:
+    # Unbound iter_resptype.c: an NS set below the zone is a referral whatever AA says.
+    r = response("www.sub.example.com.", "A", aa=True,
+                 authority=["sub.example.com. 60 IN NS ns.sub.example.com."],
+                 additional=["ns.sub.example.com. 60 IN A 192.0.2.9"])  # fmt: skip
+    c = classify(r, n("www.sub.example.com."), A, n("example.com."))
+    assert c.kind is ResponseKind.REFERRAL and c.ns is not None
+    assert [g.name for g in c.glue] == [n("ns.sub.example.com.")]
+
+
+def test_ns_answer_below_the_zone_without_aa_is_a_referral() -> None:
+    r = response("example.com.", "NS", answer=["example.com. 60 IN NS ns1.example.com."],
+                 additional=["ns1.example.com. 60 IN A 192.0.2.20"])  # fmt: skip
+    c = classify(r, n("example.com."), dns.rdatatype.NS, n("com."))
+    assert c.kind is ResponseKind.REFERRAL and c.ns is not None
+    assert c.ns.name == n("example.com.") and [g.name for g in c.glue] == [n("ns1.example.com.")]
+    r.flags |= dns.flags.AA  # the zone's own servers answering for its apex
+    assert classify(r, n("example.com."), dns.rdatatype.NS, n("com.")).kind is (ResponseKind.ANSWER)
+
+
+def test_priming_answer_without_aa_is_an_answer() -> None:
+    r = response(".", "NS", answer=[". 518400 IN NS a.root-servers.net."],
+                 additional=["a.root-servers.net. 518400 IN A 192.0.2.2"])  # fmt: skip
+    c = classify(r, n("."), dns.rdatatype.NS, n("."))
+    assert c.kind is ResponseKind.ANSWER and not c.aa
+    assert [g.name for g in c.glue] == [n("a.root-servers.net.")]
+
+
+def test_dname_onto_itself_ends_the_chain_as_an_answer() -> None:
+    r = response("www.example.com.", "A", aa=True,
+                 answer=["example.com. 300 IN DNAME example.com.",
+                         "www.example.com. 300 IN CNAME www.example.com."])  # fmt: skip
+    c = classify(r, n("www.example.com."), A, n("example.com."))
+    # Unbound iterator.c: "DNAME to a subdomain loop; do not recurse": the DNAME and its
+    # synthesised CNAME are the answer.
+    assert c.kind is ResponseKind.ANSWER and not c.answer
+    assert [(x.name, x.rdtype) for x in c.chain] == [
+        (n("example.com."), dns.rdatatype.DNAME),
+        (n("www.example.com."), dns.rdatatype.CNAME),
+    ]
+    assert c.chain[1][0].target == n("www.example.com.")
 
 
 def test_cname_chain_inside_zone_then_leaving_it() -> None:
@@ -85,6 +181,6 @@ def test_negative_answers_keep_soa(rcode: int, kind: ResponseKind) -> None:
 
 def test_errors_and_non_authoritative_silence() -> None:
     r = response("www.example.com.", "A", rcode=dns.rcode.SERVFAIL)
-    assert classify(r, n("www.example.com."), A, n("example.com.")).kind is ResponseKind.THROWAWAY
+    assert classify(r, n("www.example.com."), A, n("example.com.")).kind is ResponseKind.BROKEN
     empty = response("www.example.com.", "A")
     assert classify(empty, n("www.example.com."), A, n("example.com.")).kind is ResponseKind.LAME

@@ -13,9 +13,17 @@ import pytest
 from rootwalk.cache import Cache
 from rootwalk.clock import FakeClock
 from rootwalk.config import CacheConfig, Limits, ResolverConfig
-from rootwalk.errors import ResolutionFailed
+from rootwalk.errors import NoReachableServers, ResolutionFailed
 from rootwalk.hints import parse_hints
-from rootwalk.resolution import Budget, Question, Resolution, Result, Send, SubQuery
+from rootwalk.resolution import (
+    Budget,
+    Question,
+    Resolution,
+    Result,
+    Send,
+    SubQuery,
+    TraceEvent,
+)
 from rootwalk.selection import ServerSelector
 from rootwalk.transport import Exchange
 
@@ -33,7 +41,8 @@ def make_resolution(
         cache = Cache(CacheConfig(), clock)
     return Resolution(
         question,
-        config=config or ResolverConfig(),
+        # The hand-driven world below uses loopback addresses; nothing is sent anywhere.
+        config=config or ResolverConfig(do_not_query_localhost=False),
         limits=Limits(),
         cache=cache,
         selector=ServerSelector(cache.infra, clock, Limits()),
@@ -46,7 +55,9 @@ def make_resolution(
 def drive(
     question: Question, respond: Responder, *, qmin: bool = True, cache: Cache | None = None
 ) -> tuple[Result, list[Send]]:
-    res = make_resolution(question, ResolverConfig(qname_minimisation=qmin), cache)
+    res = make_resolution(
+        question, ResolverConfig(qname_minimisation=qmin, do_not_query_localhost=False), cache
+    )
     sent: list[Send] = []
     steps: Generator[Any, Any, Result] = res.run()
     outcome: Any = None
@@ -140,3 +151,68 @@ def test_forward_zone_queries_ask_for_recursion_at_the_given_port() -> None:
         assert stop.value.answer[0][0].address == "10.1.2.3"
     else:
         raise AssertionError("expected the resolution to finish")
+
+
+def test_do_not_query_localhost_skips_loopback_servers_and_says_why() -> None:
+    # Hints and referrals use documentation addresses here (nothing is sent: the core is
+    # driven by hand); one server of example.com is "localhost", the other is not.
+    hints = parse_hints(". 3600000 NS a.root.\na.root. 3600000 A 192.0.2.2\n")
+    events: list[TraceEvent] = []
+
+    def referral_world(send: Send) -> dns.message.Message:
+        q = send.request.question[0]
+        return response(
+            q.name.to_text(), dns.rdatatype.to_text(q.rdtype),
+            authority=["example.com. 172800 IN NS ns1.example.com.",
+                       "example.com. 172800 IN NS ns2.example.com."],
+            additional=["ns1.example.com. 172800 IN A 127.0.0.1",
+                        "ns2.example.com. 172800 IN A 192.0.2.20"],
+        ) if send.target.address == "192.0.2.2" else response(
+            "www.example.com.", "A", aa=True, answer=["www.example.com. 300 IN A 192.0.2.1"]
+        )  # fmt: skip
+
+    clock = FakeClock()
+    cache = Cache(CacheConfig(), clock)
+    res = Resolution(
+        Question(n("www.example.com."), dns.rdatatype.A),
+        config=ResolverConfig(qname_minimisation=False),  # the default: do_not_query_localhost
+        limits=Limits(),
+        cache=cache,
+        selector=ServerSelector(cache.infra, clock, Limits()),
+        hints=hints,
+        clock=clock,
+        budget=Budget(Limits()),
+        trace=events.append,
+    )
+    steps = res.run()
+    sent: list[str] = []
+    try:
+        action = next(steps)
+        while True:
+            assert isinstance(action, Send)
+            sent.append(action.target.address)
+            action = steps.send(Exchange(referral_world(action), 0.001, False))
+    except StopIteration as stop:
+        assert stop.value.answer[0][0].address == "192.0.2.1"
+    assert sent == ["192.0.2.2", "192.0.2.20"]
+    skipped = [e for e in events if e.kind == "skipped"]
+    assert [e.address for e in skipped] == ["127.0.0.1"]
+    assert "do_not_query_localhost" in skipped[0].detail
+
+
+def test_a_zone_served_only_from_localhost_fails_naming_the_setting() -> None:
+    hints = parse_hints(". 3600000 NS a.root.\na.root. 3600000 A 127.0.0.2\n")
+    clock = FakeClock()
+    cache = Cache(CacheConfig(), clock)
+    res = Resolution(
+        Question(n("www.example.com."), dns.rdatatype.A),
+        config=ResolverConfig(),
+        limits=Limits(),
+        cache=cache,
+        selector=ServerSelector(cache.infra, clock, Limits()),
+        hints=hints,
+        clock=clock,
+        budget=Budget(Limits()),
+    )
+    with pytest.raises(NoReachableServers, match=r"127\.0\.0\.2 not queried: .*localhost"):
+        next(res.run())

@@ -141,6 +141,8 @@ class Cache:
                     nxt = cname.rrset[0].target
             if nxt is None:
                 nxt = self._dname_step(name, now, stale, out, ttl_of)
+                if out.complete:
+                    return out
             if nxt is None or nxt in seen:
                 break
             seen.add(nxt)
@@ -167,6 +169,11 @@ class Cache:
                 ttl = ttl_of(entry.expires)
                 synth = dns.rrset.from_text(name, ttl, "IN", "CNAME", new.to_text())
                 out.chain.extend([_aged(entry.rrset, ttl), synth])
+                if new.is_subdomain(parent):
+                    # A DNAME that rewrites names below itself loops: the chain is the
+                    # answer (classify.py rule 4, Unbound "DNAME to a subdomain loop").
+                    out.target, out.complete = new, True
+                    return None
                 return new
         return None
 
@@ -226,9 +233,16 @@ class Cache:
 
     def store(self, c: Classified, now: float) -> None:
         """Remember what a scrubbed, classified response taught us, ranked by trust."""
+        # RFC 2181 §5.4.1: answer data without AA ranks below authoritative answer data, so a
+        # later authoritative answer replaces it and it never replaces one.
         answer_trust = Trust.AUTH_ANSWER if c.aa else Trust.ANSWER
+        after_dname = False
         for rrset in c.chain:
-            self.rrsets.put(rrset, answer_trust, now, c.sigs.get((rrset.name, rrset.rdtype)))
+            # A CNAME synthesised from the DNAME before it is not stored: lookups synthesise
+            # it again from the cached DNAME (RFC 6672 §3.1), with the DNAME's remaining TTL.
+            if not (after_dname and rrset.rdtype == dns.rdatatype.CNAME):
+                self.rrsets.put(rrset, answer_trust, now, c.sigs.get((rrset.name, rrset.rdtype)))
+            after_dname = rrset.rdtype == dns.rdatatype.DNAME
         if c.kind is ResponseKind.ANSWER:
             for rrset in c.answer:
                 self.rrsets.put(rrset, answer_trust, now, c.sigs.get((rrset.name, rrset.rdtype)))

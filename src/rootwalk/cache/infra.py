@@ -25,6 +25,9 @@ class ServerStats:
     backoff_until: float = 0.0  # monotonic
     no_edns: bool = False  # answered FORMERR to EDNS: query it without OPT (RFC 6891 §7)
     lame_for: dict[dns.name.Name, float] = field(default_factory=dict)  # zone -> until
+    # Sent a reply with our ID that was malformed or answered another (or no) question; such
+    # a server is avoided for every zone until then (monotonic).
+    broken_until: float = 0.0
 
 
 class InfraCache:

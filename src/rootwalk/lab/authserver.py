@@ -315,6 +315,14 @@ def _name_from_wire(wire: bytes) -> dns.name.Name:
     return dns.name.Name(labels)
 
 
+_NO_FAULTS = Faults()
+
+
+def _matches(q: dns.rrset.RRset, only_for: tuple[str, str]) -> bool:
+    name, rdtype = only_for
+    return q.name == dns.name.from_text(name) and q.rdtype == dns.rdatatype.from_text(rdtype)
+
+
 def _header_only(data: bytes, rcode: int) -> bytes:
     """A response made of the query's header alone (for queries too broken to parse)."""
     qid, flags = struct.unpack_from("!HH", data)
@@ -478,7 +486,7 @@ class AuthServer:
         # Fast path: a response made earlier for the same query bytes, ID and the case of the
         # name aside (the name is at 12:end in the query and in the response; names in the
         # answer compressed against it take its case, as on real servers).
-        end = -1 if faults.alters_response() else _qname_end(data)
+        end = -1 if faults.alters_response() or faults.only_for else _qname_end(data)
         key = b""
         if end > 0:
             key = data[2:12] + data[12:end].lower() + data[end:]
@@ -517,8 +525,12 @@ class AuthServer:
             bool(query.flags & dns.flags.RD),
         )
         self._record(info, query.id, transport, source)
+        if faults.only_for is not None and not _matches(q, faults.only_for):
+            faults = _NO_FAULTS
         if _dropped(faults, rng, to_drop):
             return [], 0.0
+        if faults.empty_question or faults.wrong_question:
+            return [self._misquestioned(query, faults)], faults.delay
 
         response = dns.message.make_response(query, our_payload=OUR_PAYLOAD)
         if do:
@@ -539,7 +551,7 @@ class AuthServer:
             ans = self._answer(q.name, q.rdtype)
             origin = ans.origin
             response.set_rcode(ans.rcode)
-            if ans.aa:
+            if ans.aa and not faults.no_aa:
                 response.flags |= dns.flags.AA
             response.answer = list(ans.answer)
             response.authority = list(ans.authority)
@@ -577,6 +589,18 @@ class AuthServer:
         response.additional = []
         response.flags |= dns.flags.TC
         return response.to_wire(origin=origin, max_size=limit)
+
+    @staticmethod
+    def _misquestioned(query: dns.message.Message, faults: Faults) -> bytes:
+        """A reply with the query's ID but no question, or another question (same source)."""
+        reply = dns.message.make_response(query, our_payload=OUR_PAYLOAD)
+        reply.flags |= dns.flags.AA
+        if faults.empty_question:
+            reply.question = []
+        else:
+            other = dns.name.from_text("wrong-question.invalid.")
+            reply.question = [dns.rrset.RRset(other, IN, query.question[0].rdtype)]
+        return reply.to_wire()
 
     @staticmethod
     def _forgeries(query: dns.message.Message, faults: Faults) -> list[bytes]:

@@ -70,10 +70,8 @@ def describe(lab: Lab) -> str:
             what = "(nothing: lame)"
         lines.append(f"  {address:<{width}}  {srv.name:<26} {what}")
     lines.append(f"root hints: {lab.root_hints_path}")
-    lines.append(
-        f"try: rootwalk query www.example.com --root-hints {lab.root_hints_path} "
-        f"--upstream-port {lab.port}"
-    )
+    lines.append(f"resolver config: {lab.config_path}")
+    lines.append(f"try: rootwalk query www.example.com --trace --config {lab.config_path}")
     return "\n".join(lines)
 
 

@@ -49,6 +49,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 root_hints=lab.root_hints_path,
                 upstream_port=lab.port,
                 upstream_allow=("127.0.0.0/8",),
+                do_not_query_localhost=False,  # the lab's servers live on 127.x
             )
         )
         resolver = Resolver(config)

@@ -48,6 +48,19 @@ class Faults:
     """Add out-of-bailiwick records (pointing at BOGUS_ADDRESS) to the additional section."""
     spoof_only: bool = False
     """With spoof_id/spoof_question: do not send the real answer after the forged one."""
+    no_aa: bool = False
+    """Clear the AA bit of every answer (positive, NODATA, NXDOMAIN, priming): a sloppy
+    authority, or a secondary that serves the zone from a non-authoritative copy."""
+    empty_question: bool = False
+    """Reply with the right ID from the right address, but with an empty question section
+    (and no records): a broken middlebox or server. Sent instead of the real answer."""
+    wrong_question: bool = False
+    """Reply with the right ID from the right address, but echoing another question (and no
+    records). Sent instead of the real answer; unlike ``spoof_question`` no genuine answer
+    follows."""
+    only_for: tuple[str, str] | None = None
+    """Show these faults only for queries of this (name, type), e.g. ``(".", "NS")`` for the
+    priming query; every other query is answered normally."""
     seed: int = 0
     """Seed of the random generator that decides ``drop``."""
 
@@ -61,4 +74,7 @@ class Faults:
             or self.spoof_id
             or self.spoof_question
             or self.poison_additional
+            or self.no_aa
+            or self.empty_question
+            or self.wrong_question
         )

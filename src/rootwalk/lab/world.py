@@ -248,6 +248,7 @@ class Lab:
                     self._by_name[key.lower().rstrip(".")] = s
             self._tmpdir = Path(tempfile.mkdtemp(prefix="rootwalk-lab-"))
             self.root_hints_path.write_text(self.root_hints_text, encoding="utf-8")
+            self.config_path.write_text(self.resolver_config_text, encoding="utf-8")
             return self
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -319,6 +320,26 @@ class Lab:
         if self._tmpdir is None:
             raise RuntimeError("the lab is not started")
         return self._tmpdir / "root.hints"
+
+    @property
+    def config_path(self) -> Path:
+        """A rootwalk configuration file for resolving in this lab (removed by stop())."""
+        if self._tmpdir is None:
+            raise RuntimeError("the lab is not started")
+        return self._tmpdir / "rootwalk.toml"
+
+    @property
+    def resolver_config_text(self) -> str:
+        """The [resolver] table that points rootwalk at this lab and nowhere else."""
+        return (
+            "# Written by the rootwalk lab: resolve in the simulated internet on loopback.\n"
+            "[resolver]\n"
+            f'root_hints = "{self.root_hints_path}"\n'
+            f"upstream_port = {self.port}\n"
+            "# Nothing may leave the machine, and the lab's servers live on 127.x addresses.\n"
+            'upstream_allow = ["127.0.0.0/8"]\n'
+            "do_not_query_localhost = false\n"
+        )
 
     @property
     def synthetic_domains(self) -> list[str]:
