@@ -444,7 +444,3 @@ def _validate_server(s: ServerConfig, source: str) -> None:
             raise ConfigError(
                 f"{source}: 'server.metrics_listen' {s.metrics_listen!r}: {exc}"
             ) from None
-    if s.workers > 1 and (s.metrics_listen or s.control_socket):
-        raise ConfigError(
-            f"{source}: 'server.metrics_listen' and 'server.control_socket' need workers = 1"
-        )
