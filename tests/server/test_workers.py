@@ -60,7 +60,9 @@ def _state(pid: int) -> str:
 
 
 def test_worker_restarted_when_it_dies(lab: Lab, tmp_path: Path) -> None:
-    proc = start_server(lab, tmp_path, args=["--workers", "2"], listen=["127.0.0.1:0"])
+    sock = tmp_path / "ctl.sock"
+    extra = f'control_socket = "{sock}"\n'
+    proc = start_server(lab, tmp_path, extra, args=["--workers", "2"], listen=["127.0.0.1:0"])
     where = proc.addresses[0]
     try:
         first = _children(proc.proc.pid)
@@ -75,6 +77,9 @@ def test_worker_restarted_when_it_dies(lab: Lab, tmp_path: Path) -> None:
             r = dns.query.udp(q, where[0], port=where[1], timeout=5)
             assert r.answer, i
         assert len(_children(proc.proc.pid)) == 2
+        # The restarted worker answers the supervisor again on its private socket.
+        stats = _stats(sock)
+        assert stats["workers_answering"] == 2 and stats["queries_udp"] >= 20
     finally:
         assert proc.stop() == 0
 
