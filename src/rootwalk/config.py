@@ -128,6 +128,15 @@ class CacheConfig:
     stale_answer_ttl: int = 30
     # How long past expiry data may still be served stale (RFC 8767 §4: 1 to 3 days).
     max_stale: int = 86_400
+    # RFC 8767 §5 client response timer: seconds a client waits for a resolution before the
+    # expired data is answered; the resolution goes on and refreshes the cache. RFC 8767 and
+    # Unbound's serve-expired-client-timeout: 1.8 s. 0: answer expired data at once and
+    # refresh behind it (Unbound's value 0, "optimistic" caching).
+    stale_client_timeout: float = 1.8
+    # RFC 8767 §4/§5 failure recheck timer: after a refresh failed, expired data is answered
+    # at once and the authorities are not asked for it again for this many seconds (30 s is
+    # what RFC 8767 suggests); 0: every question tries again.
+    stale_failure_recheck: float = 30.0
 
 
 @dataclass(frozen=True)
@@ -394,6 +403,9 @@ def _validate(config: Config, source: str) -> None:
         raise ConfigError(f"{source}: 'cache.wire_answers' must be 0 (off) or more")
     if not 0 <= c.min_ttl <= c.max_ttl:
         raise ConfigError(f"{source}: 'cache.min_ttl' must be between 0 and cache.max_ttl")
+    for name in ("stale_client_timeout", "stale_failure_recheck"):
+        if not 0 <= getattr(c, name) <= 86_400:
+            raise ConfigError(f"{source}: 'cache.{name}' must be 0..86400 seconds")
     lim = config.limits
     for f in dataclasses.fields(lim):
         if getattr(lim, f.name) <= 0:
@@ -450,7 +462,3 @@ def _validate_server(s: ServerConfig, source: str) -> None:
             raise ConfigError(
                 f"{source}: 'server.metrics_listen' {s.metrics_listen!r}: {exc}"
             ) from None
-    if s.workers > 1 and (s.metrics_listen or s.control_socket):
-        raise ConfigError(
-            f"{source}: 'server.metrics_listen' and 'server.control_socket' need workers = 1"
-        )

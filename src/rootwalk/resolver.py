@@ -4,6 +4,12 @@
 SERVFAIL with an Extended DNS Error (RFC 8914), or, when serve-stale allows, an expired answer
 with EDE 3 (RFC 8767). Identical questions in flight share one resolution (guide §9).
 
+Serve-stale follows RFC 8767 §5: a client waits at most ``cache.stale_client_timeout``
+(1.8 s) for a resolution when the cache holds expired data for its question; then it gets that
+data (TTL ``cache.stale_answer_ttl``, EDE 3) while the resolution goes on and refreshes the
+cache. After a refresh failed, the question is answered stale at once, without asking the
+authorities, for ``cache.stale_failure_recheck`` seconds (the failure recheck timer).
+
 Distinct resolutions in progress are bounded by ``limits.max_resolutions`` with Unbound's
 policy (num-queries-per-thread and jostle-timeout, mesh_make_new_space): when the table is
 full, a new question pushes out the oldest resolution if that one has run longer than
@@ -41,6 +47,10 @@ log = logging.getLogger("rootwalk.resolver")
 
 _Key = tuple[dns.name.Name, int, int]
 
+# Questions whose refresh failed, remembered for the failure recheck timer; beyond this many
+# the oldest is forgotten (its next question tries the authorities again, which is safe).
+_FAILED_MAX = 10_000
+
 
 @dataclass(eq=False)
 class _Flight:
@@ -77,6 +87,9 @@ class Resolver:
         self.shed_new = 0
         self.shed_jostled = 0
         self.peak_resolutions = 0
+        # RFC 8767 failure recheck: question -> wall-clock time (the TTL clock) until which
+        # its expired data is answered without a new resolution. Oldest first.
+        self._failed: dict[_Key, float] = {}
 
     @property
     def resolutions_in_progress(self) -> int:
@@ -114,6 +127,10 @@ class Resolver:
         if trace is not None:
             return await self._resolve(question, trace)  # traced walks are never shared
         key = (name, rdtype, rdclass)
+        if self._failed:
+            held = self._held(key, question)
+            if held is not None:
+                return held
         flight = self._inflight.get(key)
         if flight is None:
             # Joining a resolution in flight costs nothing, so only a new one needs room.
@@ -128,6 +145,10 @@ class Resolver:
             # ActiveRequestCleanup): a waiter being cancelled must not drop shared work.
             task.add_done_callback(functools.partial(self._landed, key, flight))
         try:
+            if not flight.task.done() and self.config.cache.serve_stale:
+                stale = await self._wait_or_stale(question, flight.task)
+                if stale is not None:
+                    return stale
             return await asyncio.shield(flight.task)
         except asyncio.CancelledError:
             # shield() raises CancelledError both when this waiter is cancelled (shutdown, a
@@ -138,6 +159,45 @@ class Resolver:
             if flight.jostled and flight.task.cancelled() and not pending:
                 return _busy(flight.jostled)
             raise
+
+    async def _wait_or_stale(self, question: Question, task: asyncio.Task[Result]) -> Result | None:
+        """RFC 8767 §5: wait for ``task`` up to the client response timer; then expired data
+        for ``question`` if the cache has some (the task goes on), else None: wait on."""
+        wait = self.config.cache.stale_client_timeout
+        if wait > 0:
+            # asyncio.wait never cancels the task: the resolution outlives this client's wait,
+            # and other clients (and the cache) still get its result.
+            done, _ = await asyncio.wait((task,), timeout=wait)
+            if done:
+                return None
+        why = (
+            f"serving stale data: no answer from the authorities within {wait:g} s"
+            if wait > 0
+            else "serving stale data while it is refreshed"
+        )
+        return self._stale(question, why, expired_only=True)
+
+    def _held(self, key: _Key, question: Question) -> Result | None:
+        """Expired data, at once, while the question's failure recheck timer runs (RFC 8767)."""
+        until = self._failed.get(key)
+        if until is None:
+            return None
+        if self.clock.now() >= until:
+            del self._failed[key]
+            return None
+        return self._stale(
+            question, "serving stale data: the last refresh failed", expired_only=True
+        )
+
+    def _failed_refresh(self, question: Question) -> None:
+        hold = self.config.cache.stale_failure_recheck
+        if hold <= 0:
+            return
+        key = (question.name, question.rdtype, question.rdclass)
+        self._failed.pop(key, None)  # re-inserted last: the dict stays oldest first
+        if len(self._failed) >= _FAILED_MAX:
+            del self._failed[next(iter(self._failed))]
+        self._failed[key] = self.clock.now() + hold
 
     def _landed(self, key: _Key, flight: _Flight, _task: asyncio.Task[Result]) -> None:
         # A jostled flight has left the table already, and a newer resolution of the same
@@ -188,14 +248,18 @@ class Resolver:
     async def _resolve(self, question: Question, trace: TraceSink | None) -> Result:
         self.resolutions_started += 1
         try:
-            return await self.iterator.resolve(question, trace)
+            result = await self.iterator.resolve(question, trace)
         except ResolverError as exc:
-            stale = self._stale(question)
+            stale = self._stale(question, "serving stale data: authorities unreachable")
             if stale is not None:
                 log.info("serving stale %s after: %s", question, exc.reason)
+                self._failed_refresh(question)
                 return stale
             log.info("SERVFAIL %s: %s", question, exc.reason)
             return Result(dns.rcode.SERVFAIL, ede=[(int(exc.ede), exc.reason)])
+        if self._failed:
+            self._failed.pop((question.name, question.rdtype, question.rdclass), None)
+        return result
 
     def _lookup(self, question: Question, *, stale: bool) -> CacheAnswer | None:
         hit = self.cache.lookup(
@@ -212,17 +276,24 @@ class Resolver:
         hit = self._lookup(question, stale=False)
         return None if hit is None else Result(*hit.sections(), from_cache=True)
 
-    def _stale(self, question: Question) -> Result | None:
-        """RFC 8767 §4: answer expired data when the authorities cannot be reached."""
+    def _stale(self, question: Question, why: str, *, expired_only: bool = False) -> Result | None:
+        """RFC 8767 §4: expired data for ``question`` (EDE 3, or 19 for an NXDOMAIN), or None.
+
+        ``expired_only``: None when what the cache holds is fresh after all (refreshed by
+        another question meanwhile); the resolution then answers it as a normal cache hit.
+        """
         if not self.config.cache.serve_stale:
             return None
         hit = self._lookup(question, stale=True)
-        if hit is None:
+        if hit is None or (expired_only and not hit.stale):
             return None
         rcode, answer, auth = hit.sections()
         code = EDE.STALE_NXDOMAIN if rcode == dns.rcode.NXDOMAIN else EDE.STALE_ANSWER
-        ede = (int(code), "serving stale data: authorities unreachable")
-        return Result(rcode, answer, auth, ede=[ede], stale=True)
+        return Result(rcode, answer, auth, ede=[(int(code), why)], stale=True)
+
+    def pending(self) -> list[asyncio.Task[Result]]:
+        """The resolutions in progress (a stale answer may have left one running)."""
+        return [flight.task for flight in self._inflight.values()]
 
 
 def _busy(reason: str) -> Result:

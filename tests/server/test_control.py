@@ -87,11 +87,21 @@ def test_ctl_without_a_server(tmp_path: Path) -> None:
     assert p.returncode == 2 and "--socket" in p.stderr
 
 
-def test_control_needs_one_worker(tmp_path: Path) -> None:
+def test_control_and_metrics_with_workers(lab: Lab, tmp_path: Path) -> None:
+    # Accepted with several workers (the supervisor serves both; tests/server/test_workers.py).
     path = tmp_path / "r.toml"
-    path.write_text(f'[server]\nworkers = 2\ncontrol_socket = "{tmp_path / "c.sock"}"\n')
+    extra = (
+        f'workers = 2\ncontrol_socket = "{tmp_path / "c.sock"}"\nmetrics_listen = "127.0.0.1:0"\n'
+    )
+    path.write_text(extra.join(["[server]\n", ""]))
     p = run_cli(["check-config", str(path)])
-    assert p.returncode == 2 and "workers = 1" in p.stderr
+    assert p.returncode == 0 and p.stdout == "ok\n", p.stderr
+    # A control socket that cannot be created: one line naming the key, nothing started.
+    bad = tmp_path / "no-such-dir" / "c.sock"
+    path.write_text(lab_config(lab, f'workers = 2\ncontrol_socket = "{bad}"\n', ["127.0.0.1:0"]))
+    p = run_cli(["serve", "--config", str(path)])
+    assert p.returncode == 2 and "server.control_socket" in p.stderr
+    assert len(p.stderr.strip().splitlines()) == 1 and "listening" not in p.stderr, p.stderr
 
 
 def test_metrics_port_in_use(lab: Lab, tmp_path: Path) -> None:

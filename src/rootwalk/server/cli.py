@@ -192,6 +192,7 @@ def run_serve(args: argparse.Namespace) -> int:
             config_path=args.config,
             overrides=_overrides(args),
             verbose=verbose,
+            metrics_sock=metrics_sock,
         )
     server = Server(
         config,

@@ -17,7 +17,7 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +28,15 @@ import dns.rdatatype
 if TYPE_CHECKING:
     from rootwalk.server.app import Server
 
-__all__ = ["ControlService", "MetricsService", "metrics_text", "stats_lines"]
+__all__ = [
+    "ControlService",
+    "MetricsService",
+    "http_reply",
+    "metrics_text",
+    "render_metrics",
+    "stats_lines",
+    "stats_map",
+]
 
 log = logging.getLogger("rootwalk.server")
 
@@ -36,29 +44,41 @@ _MAX_LINE = 1024
 _TIMEOUT = 5.0
 
 
+def stats_map(server: Server) -> dict[str, int]:
+    """The handler's counters and a few gauges, by name (``ctl stats`` and /metrics)."""
+    r = server.resolver
+    gauges = {
+        "uptime_seconds": round(time.monotonic() - server.started),
+        "cache_entries": len(r.cache),
+        "inflight": len(server.inflight),
+        "tcp_connections": len(server.tcp.connections),
+        "resolutions_started": r.resolutions_started,
+        "resolutions_in_progress": r.resolutions_in_progress,
+        "resolutions_peak": r.peak_resolutions,
+        "resolutions_shed": r.shed_new,
+        "resolutions_jostled": r.shed_jostled,
+        "upstream_queries": r.iterator.queries_sent,
+        "upstream_timeouts": r.iterator.timeouts,
+        "wire_answers": len(server.handler.wire),
+    }
+    return {**gauges, **dict(sorted(server.handler.counters().items()))}
+
+
 def stats_lines(server: Server) -> list[str]:
     """``key value`` lines: the handler's counters and a few gauges."""
-    gauges = {
-        "uptime_seconds": f"{time.monotonic() - server.started:.0f}",
-        "cache_entries": str(len(server.resolver.cache)),
-        "inflight": str(len(server.inflight)),
-        "tcp_connections": str(len(server.tcp.connections)),
-        "resolutions_started": str(server.resolver.resolutions_started),
-        "resolutions_in_progress": str(server.resolver.resolutions_in_progress),
-        "resolutions_peak": str(server.resolver.peak_resolutions),
-        "resolutions_shed": str(server.resolver.shed_new),
-        "resolutions_jostled": str(server.resolver.shed_jostled),
-        "upstream_queries": str(server.resolver.iterator.queries_sent),
-        "upstream_timeouts": str(server.resolver.iterator.timeouts),
-        "wire_answers": str(len(server.handler.wire)),
-    }
-    counters = {k: str(v) for k, v in sorted(server.handler.counters().items())}
-    return [f"{k} {v}" for k, v in {**gauges, **counters}.items()]
+    return [f"{k} {v}" for k, v in stats_map(server).items()]
 
 
 def metrics_text(server: Server) -> str:
-    stats = server.handler.counters()
+    return render_metrics(stats_map(server))
+
+
+def render_metrics(stats: Mapping[str, int]) -> str:
+    """The Prometheus text of ``stats_map`` values (of one process, or summed over workers)."""
     out: list[str] = []
+
+    def get(key: str) -> int:
+        return stats.get(key, 0)
 
     def family(name: str, kind: str, helptext: str, samples: list[tuple[str, float]]) -> None:
         out.append(f"# HELP rootwalk_{name} {helptext}")
@@ -71,8 +91,8 @@ def metrics_text(server: Server) -> str:
         "counter",
         "Client messages received.",
         [
-            ('{transport="udp"}', stats["queries_udp"]),
-            ('{transport="tcp"}', stats["queries_tcp"]),
+            ('{transport="udp"}', get("queries_udp")),
+            ('{transport="tcp"}', get("queries_tcp")),
         ],
     )
     rcodes = sorted(k[6:] for k in stats if k.startswith("rcode_"))
@@ -80,13 +100,17 @@ def metrics_text(server: Server) -> str:
         "responses_total",
         "counter",
         "Answers sent, by rcode.",
-        [(f'{{rcode="{r}"}}', stats[f"rcode_{r}"]) for r in rcodes],
+        [(f'{{rcode="{r}"}}', get(f"rcode_{r}")) for r in rcodes],
     )
     family(
         "cache_results_total",
         "counter",
         "Answers by cache result (hit, miss, stale, local, - for none).",
-        [(f'{{result="{k[6:]}"}}', v) for k, v in sorted(stats.items()) if k.startswith("cache_")],
+        [
+            (f'{{result="{k[6:]}"}}', v)
+            for k, v in sorted(stats.items())
+            if k.startswith("cache_") and k != "cache_entries"  # a gauge, not a result
+        ],
     )
     family(
         "dropped_total",
@@ -98,60 +122,82 @@ def metrics_text(server: Server) -> str:
             if k.startswith("dropped_")
         ],
     )
-    family("truncated_total", "counter", "UDP answers sent with TC=1.", [("", stats["truncated"])])
+    family("truncated_total", "counter", "UDP answers sent with TC=1.", [("", get("truncated"))])
     family(
         "internal_errors_total",
         "counter",
         "Unexpected errors answered with SERVFAIL.",
-        [("", stats["internal_errors"])],
+        [("", get("internal_errors"))],
     )
     family(
         "resolutions_total",
         "counter",
         "Resolutions started by the engine.",
-        [("", server.resolver.resolutions_started)],
+        [("", get("resolutions_started"))],
     )
-    r = server.resolver
     family(
         "resolutions_shed_total",
         "counter",
         "Resolutions refused (new) or pushed out (jostled) by limits.max_resolutions.",
-        [('{how="new"}', r.shed_new), ('{how="jostled"}', r.shed_jostled)],
+        [('{how="new"}', get("resolutions_shed")), ('{how="jostled"}', get("resolutions_jostled"))],
     )
     family(
         "resolutions_in_progress",
         "gauge",
         "Distinct resolutions running.",
-        [("", r.resolutions_in_progress)],
+        [("", get("resolutions_in_progress"))],
     )
     family(
         "upstream_queries_total",
         "counter",
         "Queries sent upstream.",
-        [("", r.iterator.queries_sent)],
+        [("", get("upstream_queries"))],
     )
     family(
         "upstream_timeouts_total",
         "counter",
         "Upstream queries that timed out.",
-        [("", r.iterator.timeouts)],
+        [("", get("upstream_timeouts"))],
     )
     family(
         "wire_answers",
         "gauge",
         "Rendered answers kept for the cache-hit fast path.",
-        [("", len(server.handler.wire))],
+        [("", get("wire_answers"))],
     )
-    family("cache_entries", "gauge", "Entries in the cache.", [("", len(server.resolver.cache))])
-    family("inflight", "gauge", "Questions being answered.", [("", len(server.inflight))])
-    family("tcp_connections", "gauge", "Open TCP connections.", [("", len(server.tcp.connections))])
+    family("cache_entries", "gauge", "Entries in the cache.", [("", get("cache_entries"))])
+    family("inflight", "gauge", "Questions being answered.", [("", get("inflight"))])
+    family("tcp_connections", "gauge", "Open TCP connections.", [("", get("tcp_connections"))])
     family(
         "uptime_seconds",
         "gauge",
         "Seconds since start.",
-        [("", round(time.monotonic() - server.started))],
+        [("", get("uptime_seconds"))],
     )
+    if "workers" in stats:  # summed over workers by the supervisor (server/workers.py)
+        family(
+            "workers",
+            "gauge",
+            "Worker processes whose numbers are summed here.",
+            [("", get("workers_answering"))],
+        )
     return "\n".join(out) + "\n"
+
+
+def http_reply(request_line: bytes, render: Callable[[], str]) -> bytes:
+    """The whole HTTP/1.0 answer to one request line: ``render()`` for GET /metrics, else 404."""
+    parts = request_line.decode(errors="replace").split()
+    if len(parts) >= 2 and parts[0] == "GET" and parts[1].split("?")[0] == "/metrics":
+        status, body = "200 OK", render()
+        ctype = "text/plain; version=0.0.4; charset=utf-8"
+    else:
+        status, body, ctype = "404 Not Found", "only /metrics here\n", "text/plain"
+    data = body.encode()
+    head = (
+        f"HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\n"
+        f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
+    )
+    return head.encode() + data
 
 
 class ControlService:
@@ -271,18 +317,7 @@ class MetricsService:
                 request = await reader.readline()
                 while (await reader.readline()).strip():
                     pass  # headers: ignored
-            parts = request.decode(errors="replace").split()
-            if len(parts) >= 2 and parts[0] == "GET" and parts[1].split("?")[0] == "/metrics":
-                status, body = "200 OK", metrics_text(self.server)
-                ctype = "text/plain; version=0.0.4; charset=utf-8"
-            else:
-                status, body, ctype = "404 Not Found", "only /metrics here\n", "text/plain"
-            data = body.encode()
-            head = (
-                f"HTTP/1.0 {status}\r\nContent-Type: {ctype}\r\n"
-                f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n"
-            )
-            writer.write(head.encode() + data)
+            writer.write(http_reply(request, lambda: metrics_text(self.server)))
             await writer.drain()
         except (TimeoutError, ConnectionError, ValueError):
             pass
