@@ -97,19 +97,23 @@ def _overrides(args: argparse.Namespace) -> Callable[[Config], Config]:
 
 
 def _as_dict(config: Config) -> dict[str, Any]:
+    """``config`` as the mapping TOML would give, so ``parse_config`` accepts it again.
+
+    Nested dataclasses (``ForwardZone`` in ``resolver.forward_zones``) become tables too:
+    whatever ``check-config`` accepts from a file must survive this round trip.
+    """
+
     def plain(value: Any) -> Any:
         if isinstance(value, Path):
             return str(value)
-        if isinstance(value, tuple):
+        if isinstance(value, tuple | list):
             return [plain(v) for v in value]
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
         return value
 
     return {
-        section.name: {
-            f.name: plain(getattr(getattr(config, section.name), f.name))
-            for f in dataclasses.fields(getattr(config, section.name))
-        }
-        for section in dataclasses.fields(config)
+        section.name: plain(getattr(config, section.name)) for section in dataclasses.fields(config)
     }
 
 
