@@ -28,6 +28,9 @@ def add_parsers(sub: Any) -> None:
             "Default: 127.0.0.1:53 and [::1]:53, answering loopback and private networks only."
         ),
     )
+    from rootwalk.cli import add_verbose
+
+    add_verbose(p)
     p.add_argument("--config", type=Path, metavar="FILE", help="TOML configuration file")
     p.add_argument(
         "--listen",
