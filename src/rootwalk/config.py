@@ -205,7 +205,8 @@ class ServerConfig:
     blocklists: tuple[Path, ...] = ()
     # "nxdomain", or "null" (0.0.0.0 / :: for A / AAAA).
     blocklist_action: str = "nxdomain"
-    # Unix socket for `rootwalk ctl` (stats, flush, dump-cache, reload); empty: off.
+    # Unix socket for `rootwalk ctl` (stats, flush, dump-cache, reload). Empty: `rootwalk
+    # serve` picks control.sock in its run directory (rootwalk/paths.py); "off": none.
     control_socket: str = ""
     # ADDR:PORT of a Prometheus /metrics HTTP endpoint; empty: off.
     metrics_listen: str = ""
@@ -432,7 +433,8 @@ def _validate_server(s: ServerConfig, source: str) -> None:
             raise ConfigError(
                 f"{source}: 'server.metrics_listen' {s.metrics_listen!r}: {exc}"
             ) from None
-    if s.workers > 1 and (s.metrics_listen or s.control_socket):
+    # "off" (rootwalk.paths.CONTROL_OFF) is no socket, as "" is when workers > 1.
+    if s.workers > 1 and (s.metrics_listen or s.control_socket not in ("", "off")):
         raise ConfigError(
             f"{source}: 'server.metrics_listen' and 'server.control_socket' need workers = 1"
         )
