@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
@@ -34,14 +35,37 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def add_verbose(parser: argparse.ArgumentParser) -> None:
+    """``-v``/``-vv`` after a sub-command too (``rootwalk serve -v``), adding to the global one.
+
+    A separate ``dest``: a sub-parser's default would otherwise overwrite ``rootwalk -v serve``.
+    """
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        dest="sub_verbose",
+        action="count",
+        default=0,
+        help="more logging (-vv for debug)",
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.verbose += getattr(args, "sub_verbose", 0)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         rc: int = args.func(args)
+        sys.stdout.flush()
     except KeyboardInterrupt:
         return 130
-    sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`rootwalk query ... | head`): not an error worth a traceback.
+        # As the Python docs' note on SIGPIPE advises, point stdout at /dev/null so that the
+        # interpreter's final flush cannot fail again, and exit 1 as Python does on EPIPE.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     return rc

@@ -227,7 +227,8 @@ class ServerConfig:
     blocklists: tuple[Path, ...] = ()
     # "nxdomain", or "null" (0.0.0.0 / :: for A / AAAA).
     blocklist_action: str = "nxdomain"
-    # Unix socket for `rootwalk ctl` (stats, flush, dump-cache, reload); empty: off.
+    # Unix socket for `rootwalk ctl` (stats, flush, dump-cache, reload). Empty: `rootwalk
+    # serve` picks control.sock in its run directory (rootwalk/paths.py); "off": none.
     control_socket: str = ""
     # ADDR:PORT of a Prometheus /metrics HTTP endpoint; empty: off.
     metrics_listen: str = ""

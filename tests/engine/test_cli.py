@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+
+import pytest
 
 from rootwalk.lab import Faults, Lab
 
@@ -37,7 +40,11 @@ def test_query_trace_shows_each_step_and_dig_style_answer(lab: Lab) -> None:
 def test_query_reports_nxdomain_and_bad_arguments(lab: Lab) -> None:
     args = ["--config", str(lab.config_path)]
     p = rootwalk("query", "nope.example.com", *args)
-    assert p.returncode == 0 and "status: NXDOMAIN" in p.stdout and "SOA" in p.stdout
+    assert p.returncode == 3 and "status: NXDOMAIN" in p.stdout and "SOA" in p.stdout
+    p = rootwalk("query", "nodata.example.com", *args)
+    assert p.returncode == 0 and "status: NOERROR" in p.stdout
+    p = rootwalk("query", "www.lame.test", *args)  # both servers REFUSED: the walk fails
+    assert p.returncode == 4 and "status: SERVFAIL" in p.stdout
     p = rootwalk("query", "www.example.com", "NOTATYPE", *args)
     assert p.returncode == 2 and "bad question" in p.stderr
     p = rootwalk("query", "www.example.com", "--root-hints", "/nonexistent/hints")
@@ -81,3 +88,27 @@ def test_trace_shows_servers_skipped_as_this_machine(lab: Lab) -> None:
     assert "status: SERVFAIL" in p.stdout
     assert f"[{lab.addr(2)}]" in p.stdout and "do_not_query_localhost is on" in p.stdout
     assert sum(s.count() for s in lab.servers.values()) == 0
+
+
+def test_query_help_lists_the_exit_statuses() -> None:
+    p = rootwalk("query", "--help")
+    assert p.returncode == 0
+    for line in ("3  NXDOMAIN", "4  SERVFAIL", "5  another rcode"):
+        assert line in p.stdout
+
+
+@pytest.mark.parametrize("trace", [False, True], ids=["plain", "trace"])
+def test_query_into_a_closed_pipe_is_quiet(lab: Lab, trace: bool) -> None:
+    """`rootwalk query ... | head -1`: the reader leaves early; no traceback, Python's status 1."""
+    cmd = [
+        sys.executable, "-m", "rootwalk", "query", "www.example.org",
+        "--config", str(lab.config_path),
+    ]  # fmt: skip
+    if trace:
+        cmd.append("--trace")
+    r, w = os.pipe()
+    os.close(r)  # nobody will read: the first write fails with EPIPE
+    with os.fdopen(w, "w") as stdout:
+        p = subprocess.run(cmd, stdout=stdout, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert p.stderr == "", p.stderr
+    assert p.returncode == 1

@@ -11,10 +11,12 @@ from __future__ import annotations
 import os
 import queue
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -25,6 +27,7 @@ import dns.query
 import pytest
 
 from rootwalk.lab import Lab
+from rootwalk.paths import ENV_RUNTIME_DIR
 
 #: How the tests start the command line (the installed entry point's module form).
 ROOTWALK = [sys.executable, "-m", "rootwalk"]
@@ -48,8 +51,13 @@ class ServeProcess:
 
     LISTENING = re.compile(r"listening on (\S+) \(udp, tcp\)")
 
-    def __init__(self, args: Sequence[str], *, cwd: Path | None = None) -> None:
+    def __init__(
+        self, args: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | None = None
+    ) -> None:
         self.args = [*ROOTWALK, *args]
+        # A run directory of its own: servers running at once never share a default
+        # control socket (tests/conftest.py keeps them all off /run).
+        self.run_dir = Path(tempfile.mkdtemp(prefix="rootwalk-run-"))
         self.proc = subprocess.Popen(
             self.args,
             stdin=subprocess.DEVNULL,
@@ -57,7 +65,12 @@ class ServeProcess:
             stderr=subprocess.PIPE,
             text=True,
             cwd=cwd,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={
+                **os.environ,
+                "PYTHONUNBUFFERED": "1",
+                ENV_RUNTIME_DIR: str(self.run_dir),
+                **(env or {}),
+            },
         )
         self.lines: list[str] = []
         self._queue: queue.Queue[str | None] = queue.Queue()
@@ -128,13 +141,22 @@ class ServeProcess:
         self._reader.join(5)
         if self.proc.stderr is not None:
             self.proc.stderr.close()
+        shutil.rmtree(self.run_dir, ignore_errors=True)
         return rc
 
 
-def run_cli(args: Sequence[str], timeout: float = 30.0) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*ROOTWALK, *args], capture_output=True, text=True, timeout=timeout, check=False
-    )
+def run_cli(
+    args: Sequence[str], timeout: float = 30.0, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    with tempfile.TemporaryDirectory(prefix="rootwalk-run-") as run_dir:
+        return subprocess.run(
+            [*ROOTWALK, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            env={**os.environ, ENV_RUNTIME_DIR: run_dir, **(env or {})},
+        )
 
 
 def lab_config(lab: Lab, extra: str = "", listen: Sequence[str] | None = None) -> str:

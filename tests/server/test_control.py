@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import urllib.request
 from pathlib import Path
@@ -52,13 +53,35 @@ def test_ctl_and_metrics(lab: Lab, tmp_path: Path) -> None:
         ask(where, "www.example.com")
         ns = [lab.server("ns1.example.com"), lab.server("ns2.example.com")]
         assert sum(s.count(name="www.example.com") for s in ns) == 1
-        rc, _, _ = ctl(sock, "flush-all")
-        assert rc == 0
+        # A question answered without a cache lookup (class CH: REFUSED) is counted under a
+        # key that a stats parser or Prometheus label can carry.
+        assert ask(where, "version.bind", "TXT", rdclass="CH").rcode() == dns.rcode.REFUSED
+        assert ask(where, "www.example.com").answer  # a hit again: rendered and kept
+        stats = dict(line.split(" ", 1) for line in ctl(sock, "stats")[1].splitlines())
+        assert stats["cache_none"] == "1" and not [k for k in stats if "-" in k]
+        rc, out, _ = ctl(sock, "flush-all")
+        m = re.fullmatch(
+            r"removed (\d+) rrsets, (\d+) negative answers, (\d+) rendered answers "
+            r"and (\d+) server \(RTT\) entries\n",
+            out,
+        )
+        assert rc == 0 and m is not None, out
+        rrsets, negative, wire, infra = map(int, m.groups())
+        assert rrsets > 0 and negative >= 1 and wire >= 1 and infra > 0
+        assert rrsets + negative == int(stats["cache_entries"])
         assert ctl(sock, "stats")[1].splitlines()[1] == "cache_entries 0"
+        rc, out, _ = ctl(sock, "flush-all")
+        assert out.startswith("removed 0 rrsets, 0 negative answers, 0 rendered answers and 0 ")
         # reload: ok, then a broken file reported with status 1.
         rc, out, _ = ctl(sock, "reload")
-        assert rc == 0 and "reloaded" in out
+        assert rc == 0 and "reloaded" in out and "warning" not in out
         assert proc.config_path is not None
+        # What waits for a restart is told to the ctl user, not only to the log.
+        proc.config_path.write_text(lab_config(lab, extra, ["127.0.0.1:0", "127.0.0.2:0"]))
+        rc, out, _ = ctl(sock, "reload")
+        assert rc == 0 and "reloaded" in out, out
+        assert "warning: server.listen applies at the next restart only" in out.splitlines()
+        assert len(out.splitlines()) == 2
         proc.config_path.write_text(lab_config(lab, "workers = 'two'\n", ["127.0.0.1:0"]))
         rc, _, err = ctl(sock, "reload")
         assert rc == 1 and "server.workers" in err
@@ -72,6 +95,7 @@ def test_ctl_and_metrics(lab: Lab, tmp_path: Path) -> None:
         assert "# TYPE rootwalk_cache_entries gauge" in body
         assert 'rootwalk_resolutions_shed_total{how="new"} 0' in body
         assert "rootwalk_upstream_queries_total " in body
+        assert 'rootwalk_cache_results_total{result="none"} 1' in body
         with pytest.raises(urllib.error.HTTPError):
             urllib.request.urlopen(metrics.replace("/metrics", "/"), timeout=5)  # noqa: S310
     finally:
@@ -83,8 +107,8 @@ def test_ctl_and_metrics(lab: Lab, tmp_path: Path) -> None:
 def test_ctl_without_a_server(tmp_path: Path) -> None:
     rc, _, err = ctl(tmp_path / "nothing.sock", "stats")
     assert rc == 2 and "cannot reach" in err
-    p = run_cli(["ctl", "stats"])
-    assert p.returncode == 2 and "--socket" in p.stderr
+    p = run_cli(["ctl", "stats"])  # the default socket (in the test's run directory)
+    assert p.returncode == 2 and "control.sock" in p.stderr and "running" in p.stderr
 
 
 def test_control_and_metrics_with_workers(lab: Lab, tmp_path: Path) -> None:

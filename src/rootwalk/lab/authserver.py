@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import errno
 import logging
 import random
 import struct
@@ -634,17 +635,26 @@ class AuthServer:
                 lambda: _UDPProtocol(self), local_addr=(self.address, self.port)
             )
         except OSError as e:
-            raise OSError(
-                e.errno, f"cannot bind UDP {self.address}:{self.port}: {e.strerror}"
-            ) from e
+            raise self._bind_error(e, "udp") from e
         try:
             self._tcp = await asyncio.start_server(
                 self._serve_tcp, host=self.address, port=self.port, reuse_address=True
             )
         except OSError as e:
-            raise OSError(
-                e.errno, f"cannot bind TCP {self.address}:{self.port}: {e.strerror}"
-            ) from e
+            raise self._bind_error(e, "tcp") from e
+
+    def _bind_error(self, e: OSError, proto: str) -> OSError:
+        """The same errno, with a ``strerror`` a person can read without knowing errno 98."""
+        where = f"{self.address}:{self.port}"
+        if e.errno == errno.EADDRINUSE:
+            why = f"address {where} is already in use ({proto})"
+        elif e.errno in (errno.EACCES, errno.EPERM):
+            why = f"no permission to listen on {where} ({proto})"
+        elif e.errno == errno.EADDRNOTAVAIL:
+            why = f"{self.address} is not an address of this machine ({proto})"
+        else:
+            why = f"cannot listen on {where} ({proto}): {e.strerror or e}"
+        return OSError(e.errno, why)
 
     async def close(self) -> None:
         """Close the sockets and every open TCP connection."""

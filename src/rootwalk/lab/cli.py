@@ -89,7 +89,8 @@ def run_up(args: argparse.Namespace) -> int:
             hint = "ports below 1024 need root: try --port 5300"
         else:
             hint = "try another --port or --net"
-        print(f"rootwalk lab up: {e} ({hint})", file=sys.stderr)
+        # strerror, not str(e): "[Errno 98] ..." means nothing to most readers.
+        print(f"rootwalk lab up: {e.strerror or e} ({hint})", file=sys.stderr)
         return 2
     stop = threading.Event()
 

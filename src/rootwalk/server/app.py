@@ -321,7 +321,7 @@ class Server:
             return False, message
         try:
             new = self.overrides(load_config(self.config_path))
-            self.apply(new)  # ConfigError for an unreadable blocklist, a bad local_data line
+            warnings = self.apply(new)  # ConfigError: unreadable blocklist, bad local_data...
         except ConfigError as exc:
             log.error("reload failed, keeping the running configuration: %s", exc)
             return False, str(exc)
@@ -330,16 +330,21 @@ class Server:
             return False, repr(exc)
         message = f"configuration reloaded from {self.config_path}"
         log.info("%s", message)
-        return True, message
+        # The "needs a restart" warnings go to `rootwalk ctl reload` too, not only the log.
+        return True, "\n".join([message, *(f"warning: {w}" for w in warnings)])
 
-    def apply(self, new: Config) -> None:
+    def apply(self, new: Config) -> list[str]:
+        """Apply what can change live; returns (and logs) what waits for a restart."""
         old = self.config
+        warnings: list[str] = []
         fixed = ("listen", "workers", "control_socket", "metrics_listen")
         for key in fixed:
             if getattr(new.server, key) != getattr(old.server, key):
-                log.warning("server.%s applies at the next restart only", key)
+                warnings.append(f"server.{key} applies at the next restart only")
         if new.cache != old.cache:
-            log.warning("changes to [cache] apply at the next restart (the cache is kept)")
+            warnings.append("changes to [cache] apply at the next restart (the cache is kept)")
+        for warning in warnings:
+            log.warning("%s", warning)
         # The root hints are read first: a bad path fails the reload before anything changes.
         load_hints(Path(new.resolver.root_hints))
         # Keep what cannot change live, so a later reload compares against what runs.
@@ -361,3 +366,4 @@ class Server:
         self.tcp.max_connections = s.max_tcp_connections
         self.tcp.max_pipeline = s.max_tcp_pipeline
         configure_logging(new, self.verbose)
+        return warnings

@@ -8,15 +8,19 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from rootwalk import paths
 from rootwalk.config import Config, load_config, parse_config, parse_listen
 from rootwalk.errors import ConfigError
 
 __all__ = ["add_parsers", "config_from_args", "run_check_config", "run_ctl", "run_serve"]
+
+log = logging.getLogger("rootwalk.server")
 
 
 def add_parsers(sub: Any) -> None:
@@ -28,7 +32,10 @@ def add_parsers(sub: Any) -> None:
             "Default: 127.0.0.1:53 and [::1]:53, answering loopback and private networks only."
         ),
     )
-    p.add_argument("--config", type=Path, metavar="FILE", help="TOML configuration file")
+    from rootwalk.cli import add_verbose
+
+    add_verbose(p)
+    p.add_argument("--config", type=Path, metavar="FILE", help=_CONFIG_HELP)
     p.add_argument(
         "--listen",
         action="append",
@@ -45,6 +52,12 @@ def add_parsers(sub: Any) -> None:
     p.add_argument(
         "--query-log", action="store_true", help="log one line per question (server.query_log)"
     )
+    p.add_argument(
+        "--control-socket",
+        metavar="PATH",
+        help=f"control socket for `rootwalk ctl`, or '{paths.CONTROL_OFF}' "
+        "(server.control_socket; default: control.sock in the run directory)",
+    )
     p.set_defaults(func=run_serve)
 
     c = sub.add_parser(
@@ -52,7 +65,13 @@ def add_parsers(sub: Any) -> None:
         help="validate a configuration file without starting",
         description="Validate FILE: prints 'ok' (exit 0) or the problem in one line (exit 2).",
     )
-    c.add_argument("file", type=Path, metavar="FILE")
+    c.add_argument(
+        "file",
+        type=Path,
+        nargs="?",
+        metavar="FILE",
+        help=f"default: ${paths.ENV_CONFIG} or {paths.DEFAULT_CONFIG}",
+    )
     c.set_defaults(func=run_check_config)
 
     t = sub.add_parser(
@@ -60,8 +79,13 @@ def add_parsers(sub: Any) -> None:
         help="control a running server: stats, flush NAME, flush-all, dump-cache, reload",
         description="Send one command to a running `rootwalk serve` over its control socket.",
     )
-    t.add_argument("--socket", metavar="PATH", help="control socket (server.control_socket)")
-    t.add_argument("--config", type=Path, metavar="FILE", help="read the socket path from FILE")
+    t.add_argument(
+        "--socket",
+        metavar="PATH",
+        help="control socket (default: server.control_socket of the configuration, else "
+        "control.sock in the run directory)",
+    )
+    t.add_argument("--config", type=Path, metavar="FILE", help=_CONFIG_HELP)
     t.add_argument(
         "ctl_command",
         metavar="COMMAND",
@@ -70,6 +94,44 @@ def add_parsers(sub: Any) -> None:
     )
     t.add_argument("ctl_args", nargs="*", metavar="NAME")
     t.set_defaults(func=run_ctl)
+
+
+_CONFIG_HELP = (
+    f"TOML configuration file (default: ${paths.ENV_CONFIG}, else {paths.DEFAULT_CONFIG} "
+    "if it exists, else the built-in defaults)"
+)
+
+
+def config_path(args: argparse.Namespace) -> Path | None:
+    """``--config``, else the default file when it exists (None: the built-in defaults).
+
+    An explicit ``--config`` that is missing is an error later (load_config says so); a
+    missing default file is the ordinary first run, not a problem.
+    """
+    explicit: Path | None = getattr(args, "config", None)
+    if explicit is not None:
+        return explicit
+    default = paths.default_config_path()
+    return default if default.exists() else None
+
+
+def default_control_socket() -> tuple[str, str]:
+    """The default control socket to open, or ("", why not).
+
+    The default is only a convenience: it is skipped when this user has no run directory or
+    cannot create it, and when another server already answers there, so that it never stops
+    a server from starting. With workers > 1 the supervisor serves it for all of them.
+    """
+    path = paths.default_control_socket()
+    if path is None:
+        return "", f"no run directory (set ${paths.ENV_RUNTIME_DIR} or XDG_RUNTIME_DIR)"
+    if paths.socket_in_use(path):
+        return "", f"{path} is in use by another server"
+    try:
+        path.parent.mkdir(mode=0o755, parents=True, exist_ok=True)
+    except OSError as exc:
+        return "", f"cannot create {path.parent}: {exc.strerror or exc}"
+    return str(path), ""
 
 
 def _overrides(args: argparse.Namespace) -> Callable[[Config], Config]:
@@ -89,6 +151,8 @@ def _overrides(args: argparse.Namespace) -> Callable[[Config], Config]:
             s = dataclasses.replace(s, workers=args.workers)
         if getattr(args, "query_log", False):
             s = dataclasses.replace(s, query_log=True)
+        if getattr(args, "control_socket", None) is not None:
+            s = dataclasses.replace(s, control_socket=args.control_socket)
         merged = dataclasses.replace(config, resolver=r, server=s)
         # Validate the result the same way as a file (a bad --listen is a config error too).
         return parse_config(_as_dict(merged), source="command line")
@@ -97,29 +161,36 @@ def _overrides(args: argparse.Namespace) -> Callable[[Config], Config]:
 
 
 def _as_dict(config: Config) -> dict[str, Any]:
+    """``config`` as the mapping TOML would give, so ``parse_config`` accepts it again.
+
+    Nested dataclasses (``ForwardZone`` in ``resolver.forward_zones``) become tables too:
+    whatever ``check-config`` accepts from a file must survive this round trip.
+    """
+
     def plain(value: Any) -> Any:
         if isinstance(value, Path):
             return str(value)
-        if isinstance(value, tuple):
+        if isinstance(value, tuple | list):
             return [plain(v) for v in value]
+        if dataclasses.is_dataclass(value) and not isinstance(value, type):
+            return {f.name: plain(getattr(value, f.name)) for f in dataclasses.fields(value)}
         return value
 
     return {
-        section.name: {
-            f.name: plain(getattr(getattr(config, section.name), f.name))
-            for f in dataclasses.fields(getattr(config, section.name))
-        }
-        for section in dataclasses.fields(config)
+        section.name: plain(getattr(config, section.name)) for section in dataclasses.fields(config)
     }
 
 
 def config_from_args(args: argparse.Namespace) -> Config:
     """The configuration file (if any) with the command-line flags applied."""
-    config = load_config(args.config) if args.config else Config()
+    path = config_path(args)
+    config = load_config(path) if path is not None else Config()
     return _overrides(args)(config)
 
 
 def run_check_config(args: argparse.Namespace) -> int:
+    if args.file is None:
+        args.file = paths.default_config_path()  # asked to check it: missing is an error
     try:
         config = load_config(args.file)
     except ConfigError as exc:
@@ -157,6 +228,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from rootwalk.server.local import LocalPolicy
     from rootwalk.server.workers import run_workers
 
+    args.config = config_path(args)  # the same file again on every reload
     try:
         config = config_from_args(args)
         for text in config.server.listen:
@@ -171,6 +243,20 @@ def run_serve(args: argparse.Namespace) -> int:
         return 2
     verbose = int(getattr(args, "verbose", 0) or 0)
     configure_logging(config, verbose)
+    # The default socket is chosen once: on reload the running server answers there itself,
+    # and the same choice keeps a reload from warning that the socket "changed".
+    default_socket = ""
+    if not config.server.control_socket:
+        default_socket, why = default_control_socket()
+        if why:
+            log.info("no control socket: %s; set server.control_socket to have one", why)
+
+    def resolve_socket(c: Config) -> Config:
+        cs = c.server.control_socket
+        path = "" if cs == paths.CONTROL_OFF else cs or default_socket
+        return dataclasses.replace(c, server=dataclasses.replace(c.server, control_socket=path))
+
+    config = resolve_socket(config)
     workers = config.server.workers
     try:
         listeners = bind_all(config, reuseport=workers > 1)
@@ -190,7 +276,7 @@ def run_serve(args: argparse.Namespace) -> int:
             listeners,
             resolver,
             config_path=args.config,
-            overrides=_overrides(args),
+            overrides=lambda c: resolve_socket(_overrides(args)(c)),
             verbose=verbose,
             metrics_sock=metrics_sock,
         )
@@ -199,7 +285,7 @@ def run_serve(args: argparse.Namespace) -> int:
         listeners,
         resolver=resolver,
         config_path=args.config,
-        overrides=_overrides(args),
+        overrides=lambda c: resolve_socket(_overrides(args)(c)),
         verbose=verbose,
         metrics_sock=metrics_sock,
     )
@@ -211,16 +297,23 @@ def run_ctl(args: argparse.Namespace) -> int:
     import socket
 
     path = args.socket
-    if path is None and args.config is not None:
+    file = config_path(args)
+    if path is None and file is not None:
         try:
-            path = load_config(args.config).server.control_socket or None
+            path = load_config(file).server.control_socket
         except ConfigError as exc:
             print(f"rootwalk: {exc}", file=sys.stderr)
             return 2
+        if path == paths.CONTROL_OFF:
+            print(f"rootwalk: the control socket is off in {file}", file=sys.stderr)
+            return 2
+    if not path:
+        default = paths.default_control_socket()
+        path = None if default is None else str(default)
     if not path:
         print(
-            "rootwalk: no control socket: give --socket PATH, or --config FILE with "
-            "server.control_socket set",
+            "rootwalk: no control socket: give --socket PATH (no run directory for a default: "
+            f"set ${paths.ENV_RUNTIME_DIR} or XDG_RUNTIME_DIR)",
             file=sys.stderr,
         )
         return 2
@@ -234,7 +327,11 @@ def run_ctl(args: argparse.Namespace) -> int:
             while chunk := s.recv(65536):
                 chunks.append(chunk)
     except OSError as exc:
-        print(f"rootwalk: cannot reach {path}: {exc.strerror or exc}", file=sys.stderr)
+        print(
+            f"rootwalk: cannot reach {path}: {exc.strerror or exc} "
+            "(is `rootwalk serve` running with this control socket?)",
+            file=sys.stderr,
+        )
         return 2
     status, _, body = b"".join(chunks).decode(errors="replace").partition("\n")
     if status == "ok":

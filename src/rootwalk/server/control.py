@@ -105,7 +105,7 @@ def render_metrics(stats: Mapping[str, int]) -> str:
     family(
         "cache_results_total",
         "counter",
-        "Answers by cache result (hit, miss, stale, local, - for none).",
+        "Answers by cache result (hit, miss, stale, local, referral, none: no lookup made).",
         [
             (f'{{result="{k[6:]}"}}', v)
             for k, v in sorted(stats.items())
@@ -265,8 +265,16 @@ class ControlService:
         return handlers[cmd]()
 
     def _flush_all(self) -> str:
-        self.server.resolver.cache.flush_all()
-        return "ok\n"
+        # Counted before the flush so the operator sees what went (as Unbound's "ok removed
+        # N rrsets, M messages..."); the rendered answers are derived and go with the cache.
+        cache = self.server.resolver.cache
+        rrsets, negative, infra = len(cache.rrsets), len(cache.negative), len(cache.infra)
+        wire = len(self.server.handler.wire)
+        cache.flush_all()
+        return (
+            f"ok\nremoved {rrsets} rrsets, {negative} negative answers, {wire} rendered "
+            f"answers and {infra} server (RTT) entries\n"
+        )
 
     def _reload(self) -> str:
         ok, message = self.server.reload()

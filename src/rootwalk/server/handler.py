@@ -294,7 +294,8 @@ class Handler:
         wire = self._render(response, max_size, tcp)
         stat = f"rcode_{dns.rcode.to_text(dns.rcode.Rcode.make(reply.rcode))}"
         self.stats[stat] += 1
-        self.stats[f"cache_{reply.cache}"] += 1
+        # "-" (no cache lookup, e.g. REFUSED) reads well in the query log, not as a key.
+        self.stats["cache_none" if reply.cache == "-" else f"cache_{reply.cache}"] += 1
         if reply.cache == "hit" and not reply.ede and action in (Action.ALLOW, Action.ALLOW_SNOOP):
             self._keep(qwire, wire, reply)
         if self.query_log:
