@@ -48,8 +48,10 @@ class ServeProcess:
 
     LISTENING = re.compile(r"listening on (\S+) \(udp, tcp\)")
 
-    def __init__(self, args: Sequence[str], *, cwd: Path | None = None) -> None:
-        self.args = [*ROOTWALK, *args]
+    def __init__(
+        self, args: Sequence[str], *, cwd: Path | None = None, prefix: Sequence[str] = ()
+    ) -> None:
+        self.args = [*prefix, *ROOTWALK, *args]
         self.proc = subprocess.Popen(
             self.args,
             stdin=subprocess.DEVNULL,

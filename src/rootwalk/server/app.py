@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rootwalk.config import Config, format_listen, load_config, parse_listen
+from rootwalk.config import Config, ServerConfig, format_listen, load_config, parse_listen
 from rootwalk.errors import ConfigError
 from rootwalk.hints import load_hints
 from rootwalk.resolver import Resolver
@@ -43,6 +43,12 @@ log = logging.getLogger("rootwalk.server")
 _UDP_RCVBUF = 4 * 1024 * 1024
 _TCP_BACKLOG = 256
 _PORT0_RETRIES = 20
+# Linux <netinet/in.h> values, for Pythons whose socket module lacks the names.
+_IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
+_IPV6_FREEBIND = getattr(socket, "IPV6_FREEBIND", 78)
+# The built-in ``server.listen``: on a host without IPv6, [::1] is skipped with a warning.
+_DEFAULT_LISTEN = ServerConfig().listen
+_ABSENT = (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT)
 
 
 class BindError(Exception):
@@ -81,7 +87,9 @@ def _why(exc: OSError, host: str, port: int) -> str:
     return exc.strerror or str(exc)
 
 
-def _socket(host: str, port: int, kind: socket.SocketKind, reuseport: bool) -> socket.socket:
+def _socket(
+    host: str, port: int, kind: socket.SocketKind, reuseport: bool, freebind: bool = False
+) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     info = socket.getaddrinfo(host, port, family, kind, 0, socket.AI_NUMERICHOST)
     sock = socket.socket(family, kind)
@@ -96,6 +104,13 @@ def _socket(host: str, port: int, kind: socket.SocketKind, reuseport: bool) -> s
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _UDP_RCVBUF)
         if reuseport:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if freebind:
+            # Bind an address that is not (yet) on an interface, as Unbound's ip-freebind:
+            # a LAN address that DHCP or a slow link brings up after rootwalk starts.
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_FREEBIND, 1)
+            else:
+                sock.setsockopt(socket.IPPROTO_IP, _IP_FREEBIND, 1)
         sock.bind(info[0][4])
         if kind == socket.SOCK_STREAM:
             sock.listen(_TCP_BACKLOG)
@@ -106,23 +121,27 @@ def _socket(host: str, port: int, kind: socket.SocketKind, reuseport: bool) -> s
     return sock
 
 
-def bind_one(host: str, port: int, *, reuseport: bool = False) -> Listener:
-    """Bind UDP and TCP on host:port (port 0: the same free port for both)."""
+def bind_one(
+    host: str, port: int, *, reuseport: bool = False, freebind: bool = False
+) -> Listener:
+    """Bind UDP and TCP on host:port (port 0: the same free port for both).
+
+    BindError carries the OSError (``__cause__``) so that callers can tell why."""
     name = format_listen(host, port)
     for _attempt in range(_PORT0_RETRIES):
         proto = "udp"
         try:
-            udp = _socket(host, port, socket.SOCK_DGRAM, reuseport)
+            udp = _socket(host, port, socket.SOCK_DGRAM, reuseport, freebind)
         except OSError as exc:
-            raise BindError(_bind_line(name, proto, _why(exc, host, port))) from None
+            raise BindError(_bind_line(name, proto, _why(exc, host, port))) from exc
         real_port = udp.getsockname()[1]
         try:
-            tcp = _socket(host, real_port, socket.SOCK_STREAM, reuseport)
+            tcp = _socket(host, real_port, socket.SOCK_STREAM, reuseport, freebind)
         except OSError as exc:
             udp.close()
             if port == 0 and exc.errno == errno.EADDRINUSE:
                 continue  # the port chosen for UDP is taken for TCP: pick another
-            raise BindError(_bind_line(name, "tcp", _why(exc, host, port))) from None
+            raise BindError(_bind_line(name, "tcp", _why(exc, host, port))) from exc
         return Listener(host, real_port, udp, tcp)
     raise BindError(_bind_line(name, "tcp", "no port free for both UDP and TCP"))
 
@@ -135,12 +154,35 @@ def _bind_line(name: str, proto: str, why: str) -> str:
 
 
 def bind_all(config: Config, *, reuseport: bool = False) -> list[Listener]:
-    """Bind every ``server.listen`` address, or none (BindError names the first failure)."""
+    """Bind every ``server.listen`` address, or none (BindError names the first failure).
+
+    One exception: with the built-in default (127.0.0.1:53 and [::1]:53), an IPv6 loopback that
+    this host does not have (IPv6 disabled or not compiled in) is skipped with a warning, so
+    that a fresh install starts on an IPv4-only machine. An address the operator configured
+    must be bound (or ``server.freebind`` set).
+    """
+    s = config.server
+    default = s.listen == _DEFAULT_LISTEN
     listeners: list[Listener] = []
     try:
-        for text in config.server.listen:
+        for text in s.listen:
             host, port = parse_listen(text)
-            listeners.append(bind_one(host, port, reuseport=reuseport))
+            try:
+                listeners.append(bind_one(host, port, reuseport=reuseport, freebind=s.freebind))
+            except BindError as exc:
+                cause = exc.__cause__
+                if not (
+                    default
+                    and host == "::1"
+                    and isinstance(cause, OSError)
+                    and cause.errno in _ABSENT
+                ):
+                    raise
+                log.warning(
+                    "not listening on %s: %s (no IPv6 here); serving the IPv4 loopback only",
+                    format_listen(host, port),
+                    _why(cause, host, port),
+                )
     except BaseException:
         for listener in listeners:
             listener.close()
@@ -334,7 +376,7 @@ class Server:
 
     def apply(self, new: Config) -> None:
         old = self.config
-        fixed = ("listen", "workers", "control_socket", "metrics_listen")
+        fixed = ("listen", "freebind", "workers", "control_socket", "metrics_listen")
         for key in fixed:
             if getattr(new.server, key) != getattr(old.server, key):
                 log.warning("server.%s applies at the next restart only", key)
