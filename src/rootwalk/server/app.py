@@ -8,6 +8,12 @@ Signals: SIGTERM and SIGINT stop accepting, give questions in progress
 ``server.shutdown_timeout`` seconds, close the sockets and return 0. SIGHUP re-reads the
 configuration file: server settings (access control, query log, log level, TCP limits) apply
 at once and the cache is kept; a broken file is reported and the running configuration stays.
+
+Blocklists are parsed in a child process (server/blocklist.py) while the loop keeps serving;
+the new policy is swapped in whole. At start the sockets are bound first (a bad address still
+fails at once), then the lists are loaded, then the sockets are served and "listening on" is
+logged: no question is answered without the blocklists in force, and the questions that arrive
+meanwhile wait in the kernel's socket queues rather than being refused.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import gc
 import logging
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -30,9 +37,11 @@ from rootwalk.config import Config, ServerConfig, format_listen, load_config, pa
 from rootwalk.errors import ConfigError
 from rootwalk.hints import load_hints
 from rootwalk.resolver import Resolver
+from rootwalk.server.blocklist import Blocklist, LoadError, load
 from rootwalk.server.control import ControlService, MetricsService
 from rootwalk.server.handler import Handler
 from rootwalk.server.inflight import Inflight
+from rootwalk.server.local import LocalPolicy, blocklist_error
 from rootwalk.server.tcp import TcpService
 from rootwalk.server.udp import UdpProtocol
 
@@ -121,9 +130,7 @@ def _socket(
     return sock
 
 
-def bind_one(
-    host: str, port: int, *, reuseport: bool = False, freebind: bool = False
-) -> Listener:
+def bind_one(host: str, port: int, *, reuseport: bool = False, freebind: bool = False) -> Listener:
     """Bind UDP and TCP on host:port (port 0: the same free port for both).
 
     BindError carries the OSError (``__cause__``) so that callers can tell why."""
@@ -266,7 +273,8 @@ class Server:
         self.name = name
         self.metrics_sock = metrics_sock
         self.resolver = resolver or Resolver(config)
-        self.handler = Handler(self.resolver, config)
+        # An empty blocklist for now: start() loads the real one without blocking the loop.
+        self.handler = Handler(self.resolver, config, Blocklist())
         self.inflight = Inflight(config.server.max_inflight)
         s = config.server
         self.tcp = TcpService(
@@ -280,12 +288,18 @@ class Server:
         self.control: ControlService | None = None
         self.metrics: MetricsService | None = None
         self._stop: asyncio.Event | None = None
+        self._reloading = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.started = time.monotonic()
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        source = str(self.config_path or "config")
+        blocklist = await self._load_blocklists(self.config, source)
+        if blocklist is not self.handler.blocklist:
+            self.handler.configure(self.config, source, blocklist)
         for listener in self.listeners:
             protocol = UdpProtocol(self.handler, self.inflight, listener.udp)
             transport, _ = await loop.create_datagram_endpoint(
@@ -317,7 +331,11 @@ class Server:
             loop.add_signal_handler(signal.SIGINT, self.stop, "SIGINT")
             loop.add_signal_handler(signal.SIGHUP, self._sighup)
         try:
-            await self.start()
+            try:
+                await self.start()
+            except ConfigError as exc:  # a blocklist became unreadable since it was checked
+                print(f"rootwalk: {exc}", file=sys.stderr)
+                return 2
             await self._stop.wait()
             await self.shutdown()
         finally:
@@ -327,7 +345,10 @@ class Server:
         return 0
 
     def _sighup(self) -> None:
-        self.reload()
+        # The reload runs as a task: a large blocklist is parsed aside while the loop serves.
+        task = asyncio.get_running_loop().create_task(self.reload())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def stop(self, why: str = "stop requested") -> None:
         if self._stop is not None and not self._stop.is_set():
@@ -355,26 +376,54 @@ class Server:
 
     # -- reload -----------------------------------------------------------------------------
 
-    def reload(self) -> tuple[bool, str]:
-        """SIGHUP: re-read the configuration file, keep the cache; keep running on errors."""
+    async def reload(self) -> tuple[bool, str]:
+        """SIGHUP: re-read the configuration file, keep the cache; keep running on errors.
+
+        Everything is checked and the blocklists are built before anything changes; one
+        reload at a time (a second waits for the first)."""
         if self.config_path is None:
             message = "no configuration file given (--config); nothing to reload"
             log.warning("reload: %s", message)
             return False, message
-        try:
-            new = self.overrides(load_config(self.config_path))
-            self.apply(new)  # ConfigError for an unreadable blocklist, a bad local_data line
-        except ConfigError as exc:
-            log.error("reload failed, keeping the running configuration: %s", exc)
-            return False, str(exc)
-        except Exception as exc:  # never let a reload take the server down
-            log.error("reload failed, keeping the running configuration: %r", exc)
-            return False, repr(exc)
+        source = str(self.config_path)
+        async with self._reloading:
+            try:
+                new = self.overrides(load_config(self.config_path))
+                LocalPolicy(new.server, source, Blocklist())  # bad local data: fail early
+                blocklist = await self._load_blocklists(new, source)
+                self.apply(new, blocklist)  # ConfigError for a bad local_data line
+            except ConfigError as exc:
+                log.error("reload failed, keeping the running configuration: %s", exc)
+                return False, str(exc)
+            except Exception as exc:  # never let a reload take the server down
+                log.error("reload failed, keeping the running configuration: %r", exc)
+                return False, repr(exc)
         message = f"configuration reloaded from {self.config_path}"
         log.info("%s", message)
         return True, message
 
-    def apply(self, new: Config) -> None:
+    async def _load_blocklists(self, config: Config, source: str) -> Blocklist:
+        """``server.blocklists`` built in a child process; the running one if unchanged."""
+        paths = config.server.blocklists
+        current = self.handler.blocklist
+        began = time.monotonic()
+        try:
+            blocklist = await load(paths, current)
+        except LoadError as exc:
+            path = str(paths[exc.index]) if exc.index < len(paths) else "?"
+            raise blocklist_error(source, exc.index, path, exc.reason) from None
+        if blocklist is not current and paths:
+            log.info(
+                "blocklists: %d names from %d file(s) in %.2f s (%.1f MB)",
+                len(blocklist),
+                len(paths),
+                time.monotonic() - began,
+                blocklist.nbytes() / 1e6,
+            )
+        return blocklist
+
+    def apply(self, new: Config, blocklist: Blocklist | None = None) -> None:
+        """Switch to ``new``; ``blocklist`` is its lists already loaded (None: read them now)."""
         old = self.config
         fixed = ("listen", "freebind", "workers", "control_socket", "metrics_listen")
         for key in fixed:
@@ -393,7 +442,7 @@ class Server:
             ),
         )
         # First: raises ConfigError (unreadable blocklist...) and then changes nothing.
-        self.handler.configure(new, str(self.config_path or "config"))
+        self.handler.configure(new, str(self.config_path or "config"), blocklist)
         if (new.resolver, new.limits) != (old.resolver, old.limits):
             self.resolver.reconfigure(new)  # [resolver] and [limits] apply live
         self.config = new

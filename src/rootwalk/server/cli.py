@@ -125,10 +125,14 @@ def run_check_config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"rootwalk: {exc}", file=sys.stderr)
         return 2
-    from rootwalk.server.local import LocalPolicy
+    from rootwalk.server.blocklist import Blocklist
+    from rootwalk.server.local import LocalPolicy, check_blocklists
 
     try:
-        LocalPolicy(config.server, source=str(args.file))
+        # Blocklists are only opened: their lines are never an error (bad ones are skipped),
+        # so parsing them here would only cost time.
+        LocalPolicy(config.server, source=str(args.file), blocklist=Blocklist())
+        check_blocklists(config.server, source=str(args.file))
     except ConfigError as exc:
         print(f"rootwalk: {exc}", file=sys.stderr)
         return 2
@@ -154,7 +158,8 @@ def run_serve(args: argparse.Namespace) -> int:
         configure_logging,
         run,
     )
-    from rootwalk.server.local import LocalPolicy
+    from rootwalk.server.blocklist import Blocklist
+    from rootwalk.server.local import LocalPolicy, check_blocklists
     from rootwalk.server.workers import run_workers
 
     try:
@@ -162,7 +167,10 @@ def run_serve(args: argparse.Namespace) -> int:
         for text in config.server.listen:
             parse_listen(text)
         resolver = Resolver(config)  # fails on a bad root hints file, before binding anything
-        LocalPolicy(config.server, source=str(args.config or "command line"))
+        source = str(args.config or "command line")
+        # The blocklists are only opened here; Server.start parses them in a child process.
+        LocalPolicy(config.server, source=source, blocklist=Blocklist())
+        check_blocklists(config.server, source=source)
     except ConfigError as exc:
         print(f"rootwalk: {exc}", file=sys.stderr)
         return 2

@@ -184,7 +184,12 @@ class ControlService:
         try:
             async with asyncio.timeout(_TIMEOUT):
                 line = await reader.readline()
-            reply = self.run(line[:_MAX_LINE].decode(errors="replace").strip())
+            command = line[:_MAX_LINE].decode(errors="replace").strip()
+            if command.lower() == "reload":  # awaits the blocklists, built aside
+                ok, message = await self.server.reload()
+                reply = f"ok\n{message}\n" if ok else f"error: {message}\n"
+            else:
+                reply = self.run(command)
             writer.write(reply.encode())
             await writer.drain()
         except (TimeoutError, ConnectionError):
@@ -204,7 +209,6 @@ class ControlService:
             "stats": lambda: "ok\n" + "\n".join(stats_lines(self.server)) + "\n",
             "flush-all": self._flush_all,
             "dump-cache": lambda: "ok\n" + self._dump(),
-            "reload": self._reload,
         }
         if cmd == "flush":
             if len(args) != 1:
@@ -221,10 +225,6 @@ class ControlService:
     def _flush_all(self) -> str:
         self.server.resolver.cache.flush_all()
         return "ok\n"
-
-    def _reload(self) -> str:
-        ok, message = self.server.reload()
-        return f"ok\n{message}\n" if ok else f"error: {message}\n"
 
     def _dump(self) -> str:
         cache = self.server.resolver.cache
