@@ -38,7 +38,13 @@ from rootwalk.errors import ConfigError
 from rootwalk.hints import load_hints
 from rootwalk.resolver import Resolver
 from rootwalk.server.blocklist import Blocklist, LoadError, load
-from rootwalk.server.control import ControlService, MetricsService
+from rootwalk.server.control import (
+    ControlError,
+    ControlService,
+    ControlSocket,
+    MetricsService,
+    bind_control,
+)
 from rootwalk.server.handler import Handler
 from rootwalk.server.inflight import Inflight
 from rootwalk.server.local import LocalPolicy, blocklist_error
@@ -262,6 +268,7 @@ class Server:
         on_ready: Callable[[], None] | None = None,
         name: str = "",
         metrics_sock: socket.socket | None = None,
+        control_sock: ControlSocket | None = None,
     ) -> None:
         self.config = config
         self.listeners = listeners
@@ -272,6 +279,7 @@ class Server:
         self.on_ready = on_ready
         self.name = name
         self.metrics_sock = metrics_sock
+        self.control_sock = control_sock
         self.resolver = resolver or Resolver(config)
         # An empty blocklist for now: start() loads the real one without blocking the loop.
         self.handler = Handler(self.resolver, config, Blocklist())
@@ -310,7 +318,9 @@ class Server:
             await self.tcp.start(listener.tcp)
         s = self.config.server
         if s.control_socket:
-            self.control = ControlService(self, s.control_socket)
+            if self.control_sock is None:
+                self.control_sock = bind_control(s.control_socket)
+            self.control = ControlService(self, self.control_sock)
             await self.control.start()
         if self.metrics_sock is not None:
             self.metrics = MetricsService(self)
@@ -333,8 +343,14 @@ class Server:
         try:
             try:
                 await self.start()
-            except ConfigError as exc:  # a blocklist became unreadable since it was checked
-                print(f"rootwalk: {exc}", file=sys.stderr)
+            except (ConfigError, ControlError) as exc:
+                # A blocklist became unreadable since it was checked; a control socket taken.
+                if self.control_sock is not None:
+                    self.control_sock.close()
+                line = str(exc)
+                print(
+                    line if line.startswith("rootwalk:") else f"rootwalk: {line}", file=sys.stderr
+                )
                 return 2
             await self._stop.wait()
             await self.shutdown()

@@ -159,6 +159,7 @@ def run_serve(args: argparse.Namespace) -> int:
         run,
     )
     from rootwalk.server.blocklist import Blocklist
+    from rootwalk.server.control import ControlError, bind_control
     from rootwalk.server.local import LocalPolicy, check_blocklists
     from rootwalk.server.workers import run_workers
 
@@ -180,9 +181,20 @@ def run_serve(args: argparse.Namespace) -> int:
     verbose = int(getattr(args, "verbose", 0) or 0)
     configure_logging(config, verbose)
     workers = config.server.workers
+    # The control socket first: a second instance with the same path stops here, naming the
+    # running one, before its DNS addresses are tried (and never takes the socket over).
+    try:
+        control_sock = (
+            bind_control(config.server.control_socket) if config.server.control_socket else None
+        )
+    except ControlError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     try:
         listeners = bind_all(config, reuseport=workers > 1)
     except BindError as exc:
+        if control_sock is not None:
+            control_sock.close()
         print(str(exc), file=sys.stderr)
         return 2
     try:
@@ -190,6 +202,8 @@ def run_serve(args: argparse.Namespace) -> int:
     except BindError as exc:
         for listener in listeners:
             listener.close()
+        if control_sock is not None:
+            control_sock.close()
         print(str(exc), file=sys.stderr)
         return 2
     if workers > 1:
@@ -209,6 +223,7 @@ def run_serve(args: argparse.Namespace) -> int:
         overrides=_overrides(args),
         verbose=verbose,
         metrics_sock=metrics_sock,
+        control_sock=control_sock,
     )
     return run(server.run(), config.server.event_loop)
 
