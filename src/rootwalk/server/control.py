@@ -115,6 +115,15 @@ def metrics_text(server: Server) -> str:
     )
     family("truncated_total", "counter", "UDP answers sent with TC=1.", [("", stats["truncated"])])
     family(
+        "tcp_closed_total",
+        "counter",
+        "TCP connections closed to make room: idlest evicted, or new rejected (all busy).",
+        [
+            ('{reason="evicted"}', stats["tcp_evicted"]),
+            ('{reason="rejected"}', stats["tcp_rejected"]),
+        ],
+    )
+    family(
         "internal_errors_total",
         "counter",
         "Unexpected errors answered with SERVFAIL.",
