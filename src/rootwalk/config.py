@@ -192,6 +192,9 @@ class ServerConfig:
     # Addresses to serve on, UDP and TCP each; IPv6 in brackets. Unbound's default: the
     # loopback addresses only, so that a fresh install is never an open resolver.
     listen: tuple[str, ...] = ("127.0.0.1:53", "[::1]:53")
+    # Bind listen addresses that are not (yet) configured on an interface (IP_FREEBIND,
+    # Linux), as Unbound's ip-freebind: for a LAN address that comes up after rootwalk.
+    freebind: bool = False
     # "NETWORK ACTION" entries added to the built-in list (loopback and private networks
     # allowed, everything else refused); the longest matching prefix wins.
     access_control: tuple[str, ...] = ()

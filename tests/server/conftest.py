@@ -52,9 +52,14 @@ class ServeProcess:
     LISTENING = re.compile(r"listening on (\S+) \(udp, tcp\)")
 
     def __init__(
-        self, args: Sequence[str], *, cwd: Path | None = None, env: dict[str, str] | None = None
+        self,
+        args: Sequence[str],
+        *,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        prefix: Sequence[str] = (),
     ) -> None:
-        self.args = [*ROOTWALK, *args]
+        self.args = [*prefix, *ROOTWALK, *args]
         # A run directory of its own: servers running at once never share a default
         # control socket (tests/conftest.py keeps them all off /run).
         self.run_dir = Path(tempfile.mkdtemp(prefix="rootwalk-run-"))

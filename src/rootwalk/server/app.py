@@ -8,6 +8,12 @@ Signals: SIGTERM and SIGINT stop accepting, give questions in progress
 ``server.shutdown_timeout`` seconds, close the sockets and return 0. SIGHUP re-reads the
 configuration file: server settings (access control, query log, log level, TCP limits) apply
 at once and the cache is kept; a broken file is reported and the running configuration stays.
+
+Blocklists are parsed in a child process (server/blocklist.py) while the loop keeps serving;
+the new policy is swapped in whole. At start the sockets are bound first (a bad address still
+fails at once), then the lists are loaded, then the sockets are served and "listening on" is
+logged: no question is answered without the blocklists in force, and the questions that arrive
+meanwhile wait in the kernel's socket queues rather than being refused.
 """
 
 from __future__ import annotations
@@ -20,19 +26,28 @@ import gc
 import logging
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rootwalk.config import Config, format_listen, load_config, parse_listen
+from rootwalk.config import Config, ServerConfig, format_listen, load_config, parse_listen
 from rootwalk.errors import ConfigError
 from rootwalk.hints import load_hints
 from rootwalk.resolver import Resolver
-from rootwalk.server.control import ControlService, MetricsService
+from rootwalk.server.blocklist import Blocklist, LoadError, load
+from rootwalk.server.control import (
+    ControlError,
+    ControlService,
+    ControlSocket,
+    MetricsService,
+    bind_control,
+)
 from rootwalk.server.handler import Handler
 from rootwalk.server.inflight import Inflight
+from rootwalk.server.local import LocalPolicy, blocklist_error
 from rootwalk.server.tcp import TcpService
 from rootwalk.server.udp import UdpProtocol
 
@@ -43,6 +58,12 @@ log = logging.getLogger("rootwalk.server")
 _UDP_RCVBUF = 4 * 1024 * 1024
 _TCP_BACKLOG = 256
 _PORT0_RETRIES = 20
+# Linux <netinet/in.h> values, for Pythons whose socket module lacks the names.
+_IP_FREEBIND = getattr(socket, "IP_FREEBIND", 15)
+_IPV6_FREEBIND = getattr(socket, "IPV6_FREEBIND", 78)
+# The built-in ``server.listen``: on a host without IPv6, [::1] is skipped with a warning.
+_DEFAULT_LISTEN = ServerConfig().listen
+_ABSENT = (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT)
 
 
 class BindError(Exception):
@@ -81,7 +102,9 @@ def _why(exc: OSError, host: str, port: int) -> str:
     return exc.strerror or str(exc)
 
 
-def _socket(host: str, port: int, kind: socket.SocketKind, reuseport: bool) -> socket.socket:
+def _socket(
+    host: str, port: int, kind: socket.SocketKind, reuseport: bool, freebind: bool = False
+) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     info = socket.getaddrinfo(host, port, family, kind, 0, socket.AI_NUMERICHOST)
     sock = socket.socket(family, kind)
@@ -96,6 +119,13 @@ def _socket(host: str, port: int, kind: socket.SocketKind, reuseport: bool) -> s
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _UDP_RCVBUF)
         if reuseport:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if freebind:
+            # Bind an address that is not (yet) on an interface, as Unbound's ip-freebind:
+            # a LAN address that DHCP or a slow link brings up after rootwalk starts.
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, _IPV6_FREEBIND, 1)
+            else:
+                sock.setsockopt(socket.IPPROTO_IP, _IP_FREEBIND, 1)
         sock.bind(info[0][4])
         if kind == socket.SOCK_STREAM:
             sock.listen(_TCP_BACKLOG)
@@ -106,23 +136,25 @@ def _socket(host: str, port: int, kind: socket.SocketKind, reuseport: bool) -> s
     return sock
 
 
-def bind_one(host: str, port: int, *, reuseport: bool = False) -> Listener:
-    """Bind UDP and TCP on host:port (port 0: the same free port for both)."""
+def bind_one(host: str, port: int, *, reuseport: bool = False, freebind: bool = False) -> Listener:
+    """Bind UDP and TCP on host:port (port 0: the same free port for both).
+
+    BindError carries the OSError (``__cause__``) so that callers can tell why."""
     name = format_listen(host, port)
     for _attempt in range(_PORT0_RETRIES):
         proto = "udp"
         try:
-            udp = _socket(host, port, socket.SOCK_DGRAM, reuseport)
+            udp = _socket(host, port, socket.SOCK_DGRAM, reuseport, freebind)
         except OSError as exc:
-            raise BindError(_bind_line(name, proto, _why(exc, host, port))) from None
+            raise BindError(_bind_line(name, proto, _why(exc, host, port))) from exc
         real_port = udp.getsockname()[1]
         try:
-            tcp = _socket(host, real_port, socket.SOCK_STREAM, reuseport)
+            tcp = _socket(host, real_port, socket.SOCK_STREAM, reuseport, freebind)
         except OSError as exc:
             udp.close()
             if port == 0 and exc.errno == errno.EADDRINUSE:
                 continue  # the port chosen for UDP is taken for TCP: pick another
-            raise BindError(_bind_line(name, "tcp", _why(exc, host, port))) from None
+            raise BindError(_bind_line(name, "tcp", _why(exc, host, port))) from exc
         return Listener(host, real_port, udp, tcp)
     raise BindError(_bind_line(name, "tcp", "no port free for both UDP and TCP"))
 
@@ -135,12 +167,35 @@ def _bind_line(name: str, proto: str, why: str) -> str:
 
 
 def bind_all(config: Config, *, reuseport: bool = False) -> list[Listener]:
-    """Bind every ``server.listen`` address, or none (BindError names the first failure)."""
+    """Bind every ``server.listen`` address, or none (BindError names the first failure).
+
+    One exception: with the built-in default (127.0.0.1:53 and [::1]:53), an IPv6 loopback that
+    this host does not have (IPv6 disabled or not compiled in) is skipped with a warning, so
+    that a fresh install starts on an IPv4-only machine. An address the operator configured
+    must be bound (or ``server.freebind`` set).
+    """
+    s = config.server
+    default = s.listen == _DEFAULT_LISTEN
     listeners: list[Listener] = []
     try:
-        for text in config.server.listen:
+        for text in s.listen:
             host, port = parse_listen(text)
-            listeners.append(bind_one(host, port, reuseport=reuseport))
+            try:
+                listeners.append(bind_one(host, port, reuseport=reuseport, freebind=s.freebind))
+            except BindError as exc:
+                cause = exc.__cause__
+                if not (
+                    default
+                    and host == "::1"
+                    and isinstance(cause, OSError)
+                    and cause.errno in _ABSENT
+                ):
+                    raise
+                log.warning(
+                    "not listening on %s: %s (no IPv6 here); serving the IPv4 loopback only",
+                    format_listen(host, port),
+                    _why(cause, host, port),
+                )
     except BaseException:
         for listener in listeners:
             listener.close()
@@ -213,6 +268,7 @@ class Server:
         on_ready: Callable[[], None] | None = None,
         name: str = "",
         metrics_sock: socket.socket | None = None,
+        control_sock: ControlSocket | None = None,
     ) -> None:
         self.config = config
         self.listeners = listeners
@@ -223,8 +279,10 @@ class Server:
         self.on_ready = on_ready
         self.name = name
         self.metrics_sock = metrics_sock
+        self.control_sock = control_sock
         self.resolver = resolver or Resolver(config)
-        self.handler = Handler(self.resolver, config)
+        # An empty blocklist for now: start() loads the real one without blocking the loop.
+        self.handler = Handler(self.resolver, config, Blocklist())
         self.inflight = Inflight(config.server.max_inflight)
         s = config.server
         self.tcp = TcpService(
@@ -238,12 +296,18 @@ class Server:
         self.control: ControlService | None = None
         self.metrics: MetricsService | None = None
         self._stop: asyncio.Event | None = None
+        self._reloading = asyncio.Lock()
+        self._tasks: set[asyncio.Task[Any]] = set()
         self.started = time.monotonic()
 
     # -- lifecycle --------------------------------------------------------------------------
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
+        source = str(self.config_path or "config")
+        blocklist = await self._load_blocklists(self.config, source)
+        if blocklist is not self.handler.blocklist:
+            self.handler.configure(self.config, source, blocklist)
         for listener in self.listeners:
             protocol = UdpProtocol(self.handler, self.inflight, listener.udp)
             transport, _ = await loop.create_datagram_endpoint(
@@ -254,7 +318,9 @@ class Server:
             await self.tcp.start(listener.tcp)
         s = self.config.server
         if s.control_socket:
-            self.control = ControlService(self, s.control_socket)
+            if self.control_sock is None:
+                self.control_sock = bind_control(s.control_socket)
+            self.control = ControlService(self, self.control_sock)
             await self.control.start()
         if self.metrics_sock is not None:
             self.metrics = MetricsService(self)
@@ -275,7 +341,17 @@ class Server:
             loop.add_signal_handler(signal.SIGINT, self.stop, "SIGINT")
             loop.add_signal_handler(signal.SIGHUP, self._sighup)
         try:
-            await self.start()
+            try:
+                await self.start()
+            except (ConfigError, ControlError) as exc:
+                # A blocklist became unreadable since it was checked; a control socket taken.
+                if self.control_sock is not None:
+                    self.control_sock.close()
+                line = str(exc)
+                print(
+                    line if line.startswith("rootwalk:") else f"rootwalk: {line}", file=sys.stderr
+                )
+                return 2
             await self._stop.wait()
             await self.shutdown()
         finally:
@@ -285,7 +361,10 @@ class Server:
         return 0
 
     def _sighup(self) -> None:
-        self.reload()
+        # The reload runs as a task: a large blocklist is parsed aside while the loop serves.
+        task = asyncio.get_running_loop().create_task(self.reload())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def stop(self, why: str = "stop requested") -> None:
         if self._stop is not None and not self._stop.is_set():
@@ -313,31 +392,59 @@ class Server:
 
     # -- reload -----------------------------------------------------------------------------
 
-    def reload(self) -> tuple[bool, str]:
-        """SIGHUP: re-read the configuration file, keep the cache; keep running on errors."""
+    async def reload(self) -> tuple[bool, str]:
+        """SIGHUP: re-read the configuration file, keep the cache; keep running on errors.
+
+        Everything is checked and the blocklists are built before anything changes; one
+        reload at a time (a second waits for the first)."""
         if self.config_path is None:
             message = "no configuration file given (--config); nothing to reload"
             log.warning("reload: %s", message)
             return False, message
-        try:
-            new = self.overrides(load_config(self.config_path))
-            warnings = self.apply(new)  # ConfigError: unreadable blocklist, bad local_data...
-        except ConfigError as exc:
-            log.error("reload failed, keeping the running configuration: %s", exc)
-            return False, str(exc)
-        except Exception as exc:  # never let a reload take the server down
-            log.error("reload failed, keeping the running configuration: %r", exc)
-            return False, repr(exc)
+        source = str(self.config_path)
+        async with self._reloading:
+            try:
+                new = self.overrides(load_config(self.config_path))
+                LocalPolicy(new.server, source, Blocklist())  # bad local data: fail early
+                blocklist = await self._load_blocklists(new, source)
+                warnings = self.apply(new, blocklist)  # ConfigError: a bad local_data line
+            except ConfigError as exc:
+                log.error("reload failed, keeping the running configuration: %s", exc)
+                return False, str(exc)
+            except Exception as exc:  # never let a reload take the server down
+                log.error("reload failed, keeping the running configuration: %r", exc)
+                return False, repr(exc)
         message = f"configuration reloaded from {self.config_path}"
         log.info("%s", message)
         # The "needs a restart" warnings go to `rootwalk ctl reload` too, not only the log.
         return True, "\n".join([message, *(f"warning: {w}" for w in warnings)])
 
-    def apply(self, new: Config) -> list[str]:
-        """Apply what can change live; returns (and logs) what waits for a restart."""
+    async def _load_blocklists(self, config: Config, source: str) -> Blocklist:
+        """``server.blocklists`` built in a child process; the running one if unchanged."""
+        paths = config.server.blocklists
+        current = self.handler.blocklist
+        began = time.monotonic()
+        try:
+            blocklist = await load(paths, current)
+        except LoadError as exc:
+            path = str(paths[exc.index]) if exc.index < len(paths) else "?"
+            raise blocklist_error(source, exc.index, path, exc.reason) from None
+        if blocklist is not current and paths:
+            log.info(
+                "blocklists: %d names from %d file(s) in %.2f s (%.1f MB)",
+                len(blocklist),
+                len(paths),
+                time.monotonic() - began,
+                blocklist.nbytes() / 1e6,
+            )
+        return blocklist
+
+    def apply(self, new: Config, blocklist: Blocklist | None = None) -> list[str]:
+        """Switch to ``new``; ``blocklist`` is its lists already loaded (None: read them now).
+        Returns (and logs) what waits for a restart."""
         old = self.config
         warnings: list[str] = []
-        fixed = ("listen", "workers", "control_socket", "metrics_listen")
+        fixed = ("listen", "freebind", "workers", "control_socket", "metrics_listen")
         for key in fixed:
             if getattr(new.server, key) != getattr(old.server, key):
                 warnings.append(f"server.{key} applies at the next restart only")
@@ -356,7 +463,7 @@ class Server:
             ),
         )
         # First: raises ConfigError (unreadable blocklist...) and then changes nothing.
-        self.handler.configure(new, str(self.config_path or "config"))
+        self.handler.configure(new, str(self.config_path or "config"), blocklist)
         if (new.resolver, new.limits) != (old.resolver, old.limits):
             self.resolver.reconfigure(new)  # [resolver] and [limits] apply live
         self.config = new

@@ -196,10 +196,14 @@ def run_check_config(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(f"rootwalk: {exc}", file=sys.stderr)
         return 2
-    from rootwalk.server.local import LocalPolicy
+    from rootwalk.server.blocklist import Blocklist
+    from rootwalk.server.local import LocalPolicy, check_blocklists
 
     try:
-        LocalPolicy(config.server, source=str(args.file))
+        # Blocklists are only opened: their lines are never an error (bad ones are skipped),
+        # so parsing them here would only cost time.
+        LocalPolicy(config.server, source=str(args.file), blocklist=Blocklist())
+        check_blocklists(config.server, source=str(args.file))
     except ConfigError as exc:
         print(f"rootwalk: {exc}", file=sys.stderr)
         return 2
@@ -225,7 +229,9 @@ def run_serve(args: argparse.Namespace) -> int:
         configure_logging,
         run,
     )
-    from rootwalk.server.local import LocalPolicy
+    from rootwalk.server.blocklist import Blocklist
+    from rootwalk.server.control import ControlError, bind_control
+    from rootwalk.server.local import LocalPolicy, check_blocklists
     from rootwalk.server.workers import run_workers
 
     args.config = config_path(args)  # the same file again on every reload
@@ -234,7 +240,10 @@ def run_serve(args: argparse.Namespace) -> int:
         for text in config.server.listen:
             parse_listen(text)
         resolver = Resolver(config)  # fails on a bad root hints file, before binding anything
-        LocalPolicy(config.server, source=str(args.config or "command line"))
+        source = str(args.config or "command line")
+        # The blocklists are only opened here; Server.start parses them in a child process.
+        LocalPolicy(config.server, source=source, blocklist=Blocklist())
+        check_blocklists(config.server, source=source)
     except ConfigError as exc:
         print(f"rootwalk: {exc}", file=sys.stderr)
         return 2
@@ -258,9 +267,20 @@ def run_serve(args: argparse.Namespace) -> int:
 
     config = resolve_socket(config)
     workers = config.server.workers
+    # The control socket first: a second instance with the same path stops here, naming the
+    # running one, before its DNS addresses are tried (and never takes the socket over).
+    try:
+        control_sock = (
+            bind_control(config.server.control_socket) if config.server.control_socket else None
+        )
+    except ControlError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
     try:
         listeners = bind_all(config, reuseport=workers > 1)
     except BindError as exc:
+        if control_sock is not None:
+            control_sock.close()
         print(str(exc), file=sys.stderr)
         return 2
     try:
@@ -268,6 +288,8 @@ def run_serve(args: argparse.Namespace) -> int:
     except BindError as exc:
         for listener in listeners:
             listener.close()
+        if control_sock is not None:
+            control_sock.close()
         print(str(exc), file=sys.stderr)
         return 2
     if workers > 1:
@@ -279,6 +301,7 @@ def run_serve(args: argparse.Namespace) -> int:
             overrides=lambda c: resolve_socket(_overrides(args)(c)),
             verbose=verbose,
             metrics_sock=metrics_sock,
+            control_sock=control_sock,
         )
     server = Server(
         config,
@@ -288,6 +311,7 @@ def run_serve(args: argparse.Namespace) -> int:
         overrides=lambda c: resolve_socket(_overrides(args)(c)),
         verbose=verbose,
         metrics_sock=metrics_sock,
+        control_sock=control_sock,
     )
     return run(server.run(), config.server.event_loop)
 

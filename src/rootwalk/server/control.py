@@ -6,6 +6,10 @@ socket are the access control (mode 0600: the user rootwalk runs as, and root).
 
 Commands: ``stats``, ``flush NAME``, ``flush-all``, ``dump-cache``, ``reload``.
 
+One server owns a control socket: a second instance configured with the same path refuses to
+start (``bind_control``) instead of taking it over, and a server only ever removes the socket
+file it created itself (same device and inode), so it cannot remove another's.
+
 Metrics: ``GET /metrics`` on ``server.metrics_listen``, in the Prometheus text format 0.0.4.
 """
 
@@ -13,11 +17,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import socket
+import struct
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,8 +36,11 @@ if TYPE_CHECKING:
     from rootwalk.server.app import Server
 
 __all__ = [
+    "ControlError",
     "ControlService",
+    "ControlSocket",
     "MetricsService",
+    "bind_control",
     "http_reply",
     "metrics_text",
     "render_metrics",
@@ -124,6 +134,15 @@ def render_metrics(stats: Mapping[str, int]) -> str:
     )
     family("truncated_total", "counter", "UDP answers sent with TC=1.", [("", get("truncated"))])
     family(
+        "tcp_closed_total",
+        "counter",
+        "TCP connections closed to make room: idlest evicted, or new rejected (all busy).",
+        [
+            ('{reason="evicted"}', get("tcp_evicted")),
+            ('{reason="rejected"}', get("tcp_rejected")),
+        ],
+    )
+    family(
         "internal_errors_total",
         "counter",
         "Unexpected errors answered with SERVFAIL.",
@@ -200,37 +219,120 @@ def http_reply(request_line: bytes, render: Callable[[], str]) -> bytes:
     return head.encode() + data
 
 
+class ControlError(Exception):
+    """The control socket cannot be had; ``str()`` is the one line to show."""
+
+
+@dataclass
+class ControlSocket:
+    """A bound, listening control socket and the identity of the file it created."""
+
+    path: str
+    sock: socket.socket
+    ident: tuple[int, int]  # (st_dev, st_ino) of the socket file
+
+    def owns_file(self) -> bool:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return False
+        return (st.st_dev, st.st_ino) == self.ident
+
+    def close(self) -> None:
+        """Close, and remove the file only if it is still ours (never another server's)."""
+        self.sock.close()
+        if self.owns_file():
+            with contextlib.suppress(OSError):
+                os.unlink(self.path)
+
+
+def _owner(path: str) -> int | None:
+    """None when nothing answers at ``path`` (a stale socket); else the pid listening there
+    (0 when the kernel does not say)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
+        s.settimeout(1.0)
+        try:
+            s.connect(path)
+        except (ConnectionRefusedError, FileNotFoundError):
+            return None
+        except OSError:
+            return 0  # e.g. no permission: something is there, do not take it over
+        with contextlib.suppress(OSError, AttributeError):
+            # SO_PEERCRED (Linux): the credentials of the process that called listen().
+            creds = s.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+            return int(struct.unpack("3i", creds)[0])
+        return 0
+
+
+def bind_control(path: str) -> ControlSocket:
+    """Create the control socket at ``path`` (mode 0600). ControlError when another server is
+    answering there; a stale socket file from an earlier run is replaced."""
+    where = f"control socket {path}"
+    if os.path.lexists(path):
+        if not Path(path).is_socket():
+            raise ControlError(
+                f"rootwalk: {where}: a file that is not a socket is in the way; remove it or "
+                "choose another server.control_socket"
+            )
+        pid = _owner(path)
+        if pid is not None:
+            raise ControlError(_in_use(where, pid))
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)  # stale: its server is gone
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    old = os.umask(0o177)
+    try:
+        sock.bind(path)
+        sock.listen(16)
+        st = os.stat(path)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:  # another server created it just now
+            raise ControlError(_in_use(where, _owner(path) or 0)) from None
+        raise ControlError(
+            f"rootwalk: cannot create {where}: {exc.strerror or exc}; "
+            "choose another server.control_socket"
+        ) from None
+    finally:
+        os.umask(old)
+    sock.setblocking(False)
+    return ControlSocket(path, sock, (st.st_dev, st.st_ino))
+
+
+def _in_use(where: str, pid: int) -> str:
+    who = f"another rootwalk (pid {pid})" if pid else "another process"
+    return (
+        f"rootwalk: {where} is in use by {who}; stop it first, or give this one "
+        "another server.control_socket"
+    )
+
+
 class ControlService:
-    def __init__(self, server: Server, path: str) -> None:
+    def __init__(self, server: Server, control: ControlSocket) -> None:
         self.server = server
-        self.path = path
+        self.control = control
+        self.path = control.path
         self._srv: asyncio.Server | None = None
 
-    def _remove_stale(self) -> None:
-        path = Path(self.path)
-        if path.is_socket():
-            path.unlink()  # a stale socket from an earlier run
-
     async def start(self) -> None:
-        self._remove_stale()
-        old = os.umask(0o177)
-        try:
-            self._srv = await asyncio.start_unix_server(self._client, path=self.path)
-        finally:
-            os.umask(old)
+        self._srv = await asyncio.start_unix_server(self._client, sock=self.control.sock)
         log.info("control socket %s", self.path)
 
     def close(self) -> None:
         if self._srv is not None:
             self._srv.close()
-            with contextlib.suppress(OSError):
-                Path(self.path).unlink()
+        self.control.close()
 
     async def _client(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             async with asyncio.timeout(_TIMEOUT):
                 line = await reader.readline()
-            reply = self.run(line[:_MAX_LINE].decode(errors="replace").strip())
+            command = line[:_MAX_LINE].decode(errors="replace").strip()
+            if command.lower() == "reload":  # awaits the blocklists, built aside
+                ok, message = await self.server.reload()
+                reply = f"ok\n{message}\n" if ok else f"error: {message}\n"
+            else:
+                reply = self.run(command)
             writer.write(reply.encode())
             await writer.drain()
         except (TimeoutError, ConnectionError):
@@ -250,7 +352,6 @@ class ControlService:
             "stats": lambda: "ok\n" + "\n".join(stats_lines(self.server)) + "\n",
             "flush-all": self._flush_all,
             "dump-cache": lambda: "ok\n" + self._dump(),
-            "reload": self._reload,
         }
         if cmd == "flush":
             if len(args) != 1:
@@ -275,10 +376,6 @@ class ControlService:
             f"ok\nremoved {rrsets} rrsets, {negative} negative answers, {wire} rendered "
             f"answers and {infra} server (RTT) entries\n"
         )
-
-    def _reload(self) -> str:
-        ok, message = self.server.reload()
-        return f"ok\n{message}\n" if ok else f"error: {message}\n"
 
     def _dump(self) -> str:
         cache = self.server.resolver.cache

@@ -62,6 +62,7 @@ from rootwalk.config import Config
 from rootwalk.errors import EDE
 from rootwalk.resolution import Result
 from rootwalk.server.acl import AccessControl, Action
+from rootwalk.server.blocklist import Blocklist
 from rootwalk.server.local import LocalPolicy
 from rootwalk.server.wirecache import WireCache
 from rootwalk.wire import parse_query_head
@@ -126,7 +127,9 @@ class Reply:
 class Handler:
     """Turns a client's message into the bytes to send back (or None: stay silent)."""
 
-    def __init__(self, resolver: ResolverLike, config: Config) -> None:
+    def __init__(
+        self, resolver: ResolverLike, config: Config, blocklist: Blocklist | None = None
+    ) -> None:
         self.resolver = resolver
         self.stats: Counter[str] = Counter()
         # Answers given by ``fast``: UDP NOERROR, UDP NXDOMAIN, TCP NOERROR, TCP NXDOMAIN.
@@ -135,12 +138,18 @@ class Handler:
         resolver.cache.watch(self.wire.invalidate)
         self._seen = self.wire.seen.get
         self._now = resolver.clock.now
-        self.configure(config)
+        self.configure(config, blocklist=blocklist)
 
-    def configure(self, config: Config, source: str = "config") -> None:
-        """Apply (or re-apply, on reload) the server settings; ConfigError changes nothing."""
-        local = LocalPolicy(config.server, source)  # first: it may raise ConfigError
+    def configure(
+        self, config: Config, source: str = "config", blocklist: Blocklist | None = None
+    ) -> None:
+        """Apply (or re-apply, on reload) the server settings; ConfigError changes nothing.
+
+        ``blocklist``: ``server.blocklists`` loaded aside (server/blocklist.py); None reads
+        them here, blocking the caller for as long as that takes."""
+        local = LocalPolicy(config.server, source, blocklist)  # first: may raise ConfigError
         self.local = local if local else None
+        self.blocklist = local.blocklist  # what a reload may reuse when no file changed
         self.config = config
         self.acl = AccessControl(config.server.access_control)
         self._acl_seen: dict[Any, bool] = {}

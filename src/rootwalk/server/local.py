@@ -12,14 +12,18 @@ Semantics follow Unbound's ``local-zone``/``local-data``:
 * ``local_data_ptr`` (default on) derives the PTR record of every local A/AAAA record.
 * Blocklists (hosts files or one domain per line) block each listed name and everything below
   it: NXDOMAIN, or with ``blocklist_action = "null"`` 0.0.0.0 / :: for A / AAAA (NODATA for
-  other types). Blocked answers carry EDE 15 (Blocked). Local data and zones take precedence.
+  other types). Blocked answers carry EDE 15 (Blocked). Local data and zones take precedence:
+  a ``transparent`` zone unblocks its names, except those a blocklist lists below the zone
+  (the most specific entry wins, as Unbound's local zones); the other zone types answer
+  without looking at the blocklists at all.
 
-Everything is built once per (re)load; a lookup is a dict walk up the labels of the name.
+Everything is built once per (re)load; a lookup is a dict walk up the labels of the name. The
+blocklists are parsed in a child process (server/blocklist.py) and handed in ready-made, so
+that a large list never stops the event loop.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import re
 from pathlib import Path
 
@@ -35,8 +39,15 @@ from dns.rdatatype import RdataType
 from rootwalk.config import ServerConfig
 from rootwalk.errors import ConfigError
 from rootwalk.resolution import Result
+from rootwalk.server.blocklist import Blocklist, build, parse_names, stamp, unreadable
 
-__all__ = ["LocalPolicy", "read_blocklist"]
+__all__ = [
+    "LocalPolicy",
+    "blocklist_error",
+    "check_blocklists",
+    "read_blocklist",
+    "read_blocklists",
+]
 
 ZONE_TYPES = ("static", "transparent", "refuse", "nxdomain")
 _BLOCKED_TTL = 60
@@ -51,10 +62,13 @@ def _key(name: dns.name.Name) -> _Key:
 class LocalPolicy:
     """Local zones, local data and blocklists; ``answer`` is None when the walk should run."""
 
-    def __init__(self, config: ServerConfig, source: str = "config") -> None:
+    def __init__(
+        self, config: ServerConfig, source: str = "config", blocklist: Blocklist | None = None
+    ) -> None:
+        """``blocklist``: ``config.blocklists`` already loaded (blocklist.load); None reads
+        them here, in this process."""
         self.zones: dict[_Key, str] = {}
         self.data: dict[_Key, dict[int, dns.rrset.RRset]] = {}
-        self.blocked: set[_Key] = set()
         self.block_null = config.blocklist_action == "null"
         for i, text in enumerate(config.local_zone):
             key = f"server.local_zone[{i}]"
@@ -78,18 +92,12 @@ class LocalPolicy:
                     self._add(
                         dns.rrset.from_text(rev, rrset.ttl, "IN", "PTR", rrset.name.to_text())
                     )
-        for i, path in enumerate(config.blocklists):
-            try:
-                names = read_blocklist(Path(path))
-            except OSError as exc:
-                raise ConfigError(
-                    f"{source}: 'server.blocklists[{i}]' {str(path)!r}: cannot read: "
-                    f"{exc.strerror or exc}"
-                ) from None
-            self.blocked.update(_key(n) for n in names)
+        if blocklist is None:
+            blocklist = read_blocklists(config, source)
+        self.blocklist = blocklist
 
     def __bool__(self) -> bool:
-        return bool(self.zones or self.data or self.blocked)
+        return bool(self.zones or self.data or len(self.blocklist))
 
     def _add(self, rrset: dns.rrset.RRset) -> None:
         by_type = self.data.setdefault(_key(rrset.name), {})
@@ -115,7 +123,7 @@ class LocalPolicy:
         if zone_type is None:
             if own is not None:  # implicit transparent zone at the data's name
                 return Result(dns.rcode.NOERROR, authority=self._soa(key))
-            return self._blocked(key, qname, qtype)
+            return self._blocked(key, qname, qtype, 1)
         if zone_type == "refuse":
             return Result(dns.rcode.REFUSED, ede=[(18, "refused by local zone")])
         if zone_type == "nxdomain":
@@ -124,7 +132,8 @@ class LocalPolicy:
             return Result(dns.rcode.NOERROR, authority=self._soa(zone_key))
         if zone_type == "static":
             return Result(dns.rcode.NXDOMAIN, authority=self._soa(zone_key))
-        return self._blocked(key, qname, qtype)  # transparent
+        # transparent: the zone unblocks its names; a list entry below the zone still blocks.
+        return self._blocked(key, qname, qtype, len(zone_key))
 
     def _zone(self, key: _Key) -> tuple[str | None, _Key]:
         for i in range(len(key)):
@@ -145,8 +154,11 @@ class LocalPolicy:
                 return [soa]
         return []
 
-    def _blocked(self, key: _Key, qname: dns.name.Name, qtype: RdataType) -> Result | None:
-        if not self.blocked or not any(key[i:] in self.blocked for i in range(len(key) - 1)):
+    def _blocked(
+        self, key: _Key, qname: dns.name.Name, qtype: RdataType, keep: int
+    ) -> Result | None:
+        """Blocked if a listed name is ``key`` or above it, longer than ``keep`` labels."""
+        if not self.blocklist.blocks(key, keep):
             return None
         ede = [(_EDE_BLOCKED, "blocked by a blocklist")]
         if not self.block_null:
@@ -184,34 +196,33 @@ _RR = re.compile(
 )
 
 
-def read_blocklist(path: Path) -> list[dns.name.Name]:
-    """Names from a hosts file (``0.0.0.0 ads.example``) or a list (``ads.example``).
-
-    Comments (#) and lines that are not names are skipped; ``localhost`` entries of a hosts
-    file are ignored.
-    """
-    names: list[dns.name.Name] = []
-    with path.open(encoding="utf-8", errors="replace") as f:
-        for raw in f:
-            line = raw.split("#", 1)[0].strip()
-            if not line:
-                continue
-            fields = line.split()
-            if _is_address(fields[0]):
-                fields = fields[1:]
-            for word in fields:
-                if word.lower() in ("localhost", "localhost.localdomain", "local", "broadcasthost"):
-                    continue
-                try:
-                    names.append(dns.name.from_text(word.strip(".") + "."))
-                except dns.exception.DNSException:
-                    continue
-    return names
-
-
-def _is_address(text: str) -> bool:
+def read_blocklists(config: ServerConfig, source: str = "config") -> Blocklist:
+    """``server.blocklists`` read in this process; ConfigError names an unreadable file."""
+    check_blocklists(config, source)
     try:
-        ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return False
-    return True
+        files = stamp(config.blocklists)
+        blocklist = build(config.blocklists)
+    except OSError as exc:  # gone between the check and the read
+        raise ConfigError(f"{source}: 'server.blocklists': cannot read: {exc}") from None
+    blocklist.stamp = files
+    return blocklist
+
+
+def check_blocklists(config: ServerConfig, source: str = "config") -> None:
+    """ConfigError naming the first ``server.blocklists`` file that cannot be read (cheap:
+    nothing is parsed, so ``check-config`` and the start stay fast)."""
+    bad = unreadable(config.blocklists)
+    if bad is not None:
+        index, reason = bad
+        raise blocklist_error(source, index, str(config.blocklists[index]), reason)
+
+
+def blocklist_error(source: str, index: int, path: str, reason: str) -> ConfigError:
+    return ConfigError(f"{source}: 'server.blocklists[{index}]' {path!r}: cannot read: {reason}")
+
+
+def read_blocklist(path: Path) -> list[dns.name.Name]:
+    """The names one blocklist file blocks (OSError if it cannot be read)."""
+    names: set[str] = set()
+    parse_names(path.read_text(encoding="utf-8", errors="replace"), names)
+    return [dns.name.from_text(n + ".") for n in sorted(names)]

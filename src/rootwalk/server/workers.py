@@ -36,7 +36,7 @@ from types import FrameType
 from rootwalk.config import Config, format_listen
 from rootwalk.resolver import Resolver
 from rootwalk.server.app import BindError, Listener, Server, bind_one, run
-from rootwalk.server.control import http_reply, render_metrics
+from rootwalk.server.control import ControlSocket, http_reply, render_metrics
 
 __all__ = ["run_workers"]
 
@@ -58,25 +58,6 @@ def worker_config(config: Config, control_path: str) -> Config:
     """What a worker runs: the supervisor's sockets replaced by its private control socket."""
     server = dataclasses.replace(config.server, control_socket=control_path, metrics_listen="")
     return dataclasses.replace(config, server=server)
-
-
-def bind_control(path: str) -> socket.socket:
-    """The supervisor's ``server.control_socket``, as ``ControlService.start`` makes it: a stale
-    socket from an earlier run is replaced, and mode 0600 is the access control. Raises
-    OSError."""
-    if Path(path).is_socket():
-        Path(path).unlink()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    old = os.umask(0o177)
-    try:
-        sock.bind(path)
-        sock.listen(16)
-    except BaseException:
-        sock.close()
-        raise
-    finally:
-        os.umask(old)
-    return sock
 
 
 def ask_worker(path: str, command: str, timeout: float = _WORKER_TIMEOUT) -> tuple[bool, str]:
@@ -114,7 +95,9 @@ def _child(
         listeners = []
         try:
             for old in inherited:
-                listeners.append(bind_one(old.host, old.port, reuseport=True))
+                listeners.append(
+                    bind_one(old.host, old.port, reuseport=True, freebind=config.server.freebind)
+                )
         except BindError as exc:
             os.write(ready_fd, f"{exc}\n".encode())
             return 2
@@ -148,25 +131,15 @@ def run_workers(
     overrides: Callable[[Config], Config],
     verbose: int = 0,
     metrics_sock: socket.socket | None = None,
+    control_sock: ControlSocket | None = None,
 ) -> int:
     s = config.server
-    control: socket.socket | None = None
+    # The supervisor serves server.control_socket (bound by the caller, which refuses a
+    # second instance) and /metrics for every worker; workers answer on private sockets.
+    control = control_sock.sock if control_sock is not None else None
     private = ""
-    if s.control_socket or metrics_sock is not None:
-        if s.control_socket:
-            try:
-                control = bind_control(s.control_socket)
-            except OSError as exc:
-                for listener in listeners:
-                    listener.close()
-                if metrics_sock is not None:
-                    metrics_sock.close()
-                print(
-                    f"rootwalk: cannot create control socket {s.control_socket}: "
-                    f"{exc.strerror or exc}; check server.control_socket",
-                    file=sys.stderr,
-                )
-                return 2
+    if control is not None or metrics_sock is not None:
+        if control_sock is not None:
             log.info("control socket %s", s.control_socket)
         private = tempfile.mkdtemp(prefix=f"rootwalk-{os.getpid()}-")
     sup = _Supervisor(
@@ -176,6 +149,8 @@ def run_workers(
         return sup.run()
     finally:
         sup.close()
+        if control_sock is not None:
+            control_sock.close()  # removes the file only if it is still ours
 
 
 class _Supervisor:
@@ -359,8 +334,6 @@ class _Supervisor:
     def close(self) -> None:
         if self.control is not None:
             self.control.close()
-            with contextlib.suppress(OSError):
-                Path(self.config.server.control_socket).unlink()
         if self.metrics is not None:
             self.metrics.close()
         if self.private:
