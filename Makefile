@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo run test lint bench clean
+.PHONY: install sysdeps demo run test lint bench clean
 
 install: $(STAMP)
 
@@ -20,7 +20,16 @@ demo: $(STAMP)
 run: $(STAMP)
 	$(BIN)/rootwalk serve $(ARGS)
 
-test: $(STAMP)
+# Debian packages the tests use as real clients (dig). Installed when missing and we are root
+# with apt-get; otherwise the tests that need them skip and say why.
+sysdeps:
+	@if ! command -v dig >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing bind9-dnsutils (dig) for the client tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9-dnsutils \
+	    >/dev/null) || echo "warning: could not install dig; its tests will skip" >&2; \
+	fi
+
+test: $(STAMP) sysdeps
 	@$(BIN)/pytest -n 2 -q $(PYTEST_ARGS); rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "error: pytest collected no test" >&2; fi; exit $$rc
 
