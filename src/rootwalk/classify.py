@@ -197,7 +197,7 @@ def classify(
         # server put in the answer section (Unbound iter_resptype.c).
         ns_set = final[0] if qtype == dns.rdatatype.NS and not chain else None
         if ns_set is not None and not aa and strictly_below(ns_set.name, zone):
-            referral = Classified(
+            return Classified(
                 ResponseKind.REFERRAL,
                 qname,
                 qtype,
@@ -208,7 +208,7 @@ def classify(
                 glue=glue_for({rd.target for rd in ns_set}),
                 sigs=kept_sigs([ns_set]),
             )
-            return referral
+    if final or dname_loop:
         if rec_lame:
             return bad(ResponseKind.LAME, "recursive answer without AA (RA=1, AA=0)")
         glue: list[dns.rrset.RRset] = []
@@ -216,6 +216,8 @@ def classify(
             # Addresses of the servers named in an NS answer (a priming response, RFC 8109
             # §3.3), believed only within the zone asked.
             glue = glue_for({rd.target for r in final for rd in r})
+        # Rule 4: a DNAME loop ends the chain; the DNAME and its CNAME are the answer.
+        reason = f"DNAME {chain[-2].name} rewrites {qname} below itself" if dname_loop else ""
         return Classified(
             ResponseKind.ANSWER,
             qname,
@@ -227,21 +229,6 @@ def classify(
             name,
             glue=glue,
             sigs=kept_sigs(chain + final),
-        )
-    if dname_loop:
-        if rec_lame:
-            return bad(ResponseKind.LAME, "recursive answer without AA (RA=1, AA=0)")
-        reason = f"DNAME {chain[-2].name} rewrites {qname} below itself; not followed"
-        return Classified(
-            ResponseKind.ANSWER,
-            qname,
-            qtype,
-            rcode,
-            aa,
-            chain,
-            [],
-            name,
-            sigs=kept_sigs(chain),
             reason=reason,
         )
 

@@ -58,6 +58,11 @@ def drive(
     res = make_resolution(
         question, ResolverConfig(qname_minimisation=qmin, do_not_query_localhost=False), cache
     )
+    return run_by_hand(res, respond)
+
+
+def run_by_hand(res: Resolution, respond: Responder) -> tuple[Result, list[Send]]:
+    """Answer every Send of ``res`` with ``respond`` until it returns its Result."""
     sent: list[Send] = []
     steps: Generator[Any, Any, Result] = res.run()
     outcome: Any = None
@@ -184,16 +189,9 @@ def test_do_not_query_localhost_skips_loopback_servers_and_says_why() -> None:
         budget=Budget(Limits()),
         trace=events.append,
     )
-    steps = res.run()
-    sent: list[str] = []
-    try:
-        action = next(steps)
-        while True:
-            assert isinstance(action, Send)
-            sent.append(action.target.address)
-            action = steps.send(Exchange(referral_world(action), 0.001, False))
-    except StopIteration as stop:
-        assert stop.value.answer[0][0].address == "192.0.2.1"
+    result, sends = run_by_hand(res, referral_world)
+    assert result.answer[0][0].address == "192.0.2.1"
+    sent = [s.target.address for s in sends]
     assert sent == ["192.0.2.2", "192.0.2.20"]
     skipped = [e for e in events if e.kind == "skipped"]
     assert [e.address for e in skipped] == ["127.0.0.1"]
