@@ -88,7 +88,7 @@ def run_demo(args: argparse.Namespace) -> int:
                 f"{resolver.iterator.queries_sent - sent}; root servers asked "
                 f"{root_after - root_before} more times (lab counters).\n"
                 f"Next: `rootwalk lab up` to keep this world running, and "
-                f"`rootwalk query NAME --trace --root-hints PATH --upstream-port PORT`."
+                f"`rootwalk query NAME --trace --config PATH` (the resolver config it prints)."
             )
 
         asyncio.run(walk())
