@@ -43,24 +43,33 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-import dns.exception
-import dns.flags
-import dns.message
-import dns.name
-import dns.opcode
-import dns.rcode
-import dns.rdataclass
-import dns.rdatatype
-import dns.rrset
-from dns.rdatatype import RdataType
-
 from rootwalk.names import in_bailiwick, strictly_below
+from rootwalk.wire.message import (
+    AAAA,
+    CLASS_IN,
+    CNAME,
+    DNAME,
+    NS,
+    RRSIG,
+    SOA,
+    A,
+    Response,
+    RRset,
+    rrsets,
+)
+from rootwalk.wire.names import ROOT, parent, replace_suffix
 
 __all__ = ["Classified", "ResponseKind", "classify"]
 
 # A server's own answer section should never need more links than this; the resolver has its
 # own, configurable, chain limit across servers.
 _MAX_LINKS_PER_RESPONSE = 16
+_ANY = 255
+NOERROR, NXDOMAIN = 0, 3
+_AA, _RA, _OPCODE = 0x0400, 0x0080, 0x7800
+_ADDRESS_TYPES = (A, AAAA)
+
+Sigs = dict[tuple[bytes, int], RRset]
 
 
 class ResponseKind(enum.Enum):
@@ -73,130 +82,138 @@ class ResponseKind(enum.Enum):
     BROKEN = "broken"  # an error rcode or an unusable message
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Classified:
     kind: ResponseKind
-    qname: dns.name.Name
-    qtype: RdataType
+    qname: bytes
+    qtype: int
     rcode: int
     # The data is authoritative (AA=1, or a forwarder's final answer): it gets the higher
     # trust rank of RFC 2181 §5.4.1 and may replace what a non-authoritative answer taught.
     aa: bool
     # CNAME/DNAME links followed inside this response, in order. A DNAME is followed by the
     # CNAME synthesised from it (RFC 6672 §3.1), which the cache does not store.
-    chain: list[dns.rrset.RRset] = field(default_factory=list)
+    chain: list[RRset] = field(default_factory=list)
     # Final RRsets for the question at the end of the chain.
-    answer: list[dns.rrset.RRset] = field(default_factory=list)
+    answer: list[RRset] = field(default_factory=list)
     # Where the chain ends: the name the answer or negative result is about.
-    target: dns.name.Name = dns.name.root
-    soa: dns.rrset.RRset | None = None
-    ns: dns.rrset.RRset | None = None
-    glue: list[dns.rrset.RRset] = field(default_factory=list)
+    target: bytes = ROOT
+    soa: RRset | None = None
+    ns: RRset | None = None
+    glue: list[RRset] = field(default_factory=list)
     # RRSIGs kept alongside what they cover, keyed by (owner, covered type); for DNSSEC.
-    sigs: dict[tuple[dns.name.Name, int], dns.rrset.RRset] = field(default_factory=dict)
+    sigs: Sigs = field(default_factory=dict)
     reason: str = ""
 
 
+def synthesise_cname(name: bytes, dname: RRset) -> RRset | None:
+    """The CNAME a DNAME implies for ``name`` (RFC 6672 §3.1), None if too long (YXDOMAIN)."""
+    new = replace_suffix(name, dname.owner, dname.rdatas[0])
+    if new is None:
+        return None
+    return RRset(name, CNAME, CLASS_IN, dname.ttl, (new,))
+
+
 def classify(
-    response: dns.message.Message,
-    qname: dns.name.Name,
-    qtype: RdataType,
-    zone: dns.name.Name,
+    response: Response,
+    qname: bytes,
+    qtype: int,
+    zone: bytes,
     *,
     recursive: bool = False,
 ) -> Classified:
     """Classify ``response`` to the question (qname, qtype) sent to a server for ``zone``
-    (the rules are in the module docstring)."""
-    rcode = response.rcode()
-    aa = bool(response.flags & dns.flags.AA) or recursive
+    (the rules are in the module docstring). Names are lower-cased wire names."""
+    rcode = response.rcode
+    flags = response.flags
+    aa = bool(flags & _AA) or recursive
     # Rule 2: a recursive server answering from its cache is no authority for the zone.
-    rec_lame = bool(response.flags & dns.flags.RA) and not aa
+    rec_lame = bool(flags & _RA) and not aa
 
     def bad(kind: ResponseKind, reason: str) -> Classified:
         return Classified(kind, qname, qtype, rcode, aa, target=qname, reason=reason)
 
-    if response.opcode() != dns.opcode.QUERY:
+    if flags & _OPCODE:
         return bad(ResponseKind.BROKEN, "unexpected opcode")
-    if rcode not in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN):
-        return bad(ResponseKind.BROKEN, dns.rcode.to_text(rcode))
+    if rcode != NOERROR and rcode != NXDOMAIN:
+        return bad(ResponseKind.BROKEN, _RCODE_TEXT.get(rcode, f"RCODE{rcode}"))
 
-    sigs: dict[tuple[dns.name.Name, int], dns.rrset.RRset] = {}
-    answers: dict[tuple[dns.name.Name, int], dns.rrset.RRset] = {}
-    dnames: dict[dns.name.Name, dns.rrset.RRset] = {}
-    for rrset in response.answer:
+    sigs: Sigs = {}
+    answers: dict[tuple[bytes, int], RRset] = {}
+    dnames: dict[bytes, RRset] = {}
+    for rrset in rrsets(response.answer):
         # Scrub: out-of-bailiwick answer data is never believed (Unbound scrub_message).
-        if rrset.rdclass != dns.rdataclass.IN or not in_bailiwick(rrset.name, zone):
+        if rrset.rclass != CLASS_IN or not in_bailiwick(rrset.owner, zone):
             continue
-        if rrset.rdtype == dns.rdatatype.RRSIG:
-            sigs[(rrset.name, rrset.covers)] = rrset
+        if rrset.rtype == RRSIG:
+            sigs[(rrset.owner, rrset.covers)] = rrset
             continue
-        answers[(rrset.name, rrset.rdtype)] = rrset
-        if rrset.rdtype == dns.rdatatype.DNAME:
-            dnames[rrset.name] = rrset
+        answers[(rrset.owner, rrset.rtype)] = rrset
+        if rrset.rtype == DNAME:
+            dnames[rrset.owner] = rrset
 
     # Follow the chain from qname through this response (RFC 1034 §4.3.2 step 3a, RFC 6672).
-    chain: list[dns.rrset.RRset] = []
-    final: list[dns.rrset.RRset] = []
+    chain: list[RRset] = []
+    final: list[RRset] = []
     name = qname
     seen = {qname}
     dname_loop = False
     for _ in range(_MAX_LINKS_PER_RESPONSE):
-        if qtype == dns.rdatatype.ANY:
+        if qtype == _ANY:
             final = [r for (n, _t), r in answers.items() if n == name]
             if final:
                 break
-        elif (name, qtype) in answers:
-            final = [answers[(name, qtype)]]
-            break
+        else:
+            hit = answers.get((name, qtype))
+            if hit is not None:
+                final = [hit]
+                break
         # RFC 6672 §2.2: a DNAME above the name governs it; a CNAME the server put beside it is
         # only its own synthesis, so we build that link ourselves and ignore the server's.
-        dname = None if qtype == dns.rdatatype.DNAME else _covering_dname(name, dnames)
-        cname = answers.get((name, dns.rdatatype.CNAME))
+        dname = None if qtype == DNAME or not dnames else _covering_dname(name, dnames)
+        cname = answers.get((name, CNAME))
         if dname is not None:
-            try:
-                new = name.relativize(dname.name).derelativize(dname[0].target)
-            except dns.exception.DNSException:
+            synth = synthesise_cname(name, dname)
+            if synth is None:
                 return bad(ResponseKind.BROKEN, "DNAME substitution too long (YXDOMAIN)")
-            synth = dns.rrset.from_text(name, dname.ttl, "IN", "CNAME", new.to_text())
-            chain.extend([dname, synth])
-            name = new
-            if new.is_subdomain(dname.name):
+            chain.append(dname)
+            chain.append(synth)
+            name = synth.rdatas[0]
+            if in_bailiwick(name, dname.owner):
                 dname_loop = True  # rule 4: every further step would rewrite it again
                 break
-        elif cname is not None and qtype != dns.rdatatype.CNAME:
+        elif cname is not None and qtype != CNAME:
             chain.append(cname)
-            name = cname[0].target
+            name = cname.rdatas[0]
         else:
             break
         if name in seen:
             break  # a loop inside one response; the resolver's own loop check reports it
         seen.add(name)
 
-    def kept_sigs(
-        rrsets: list[dns.rrset.RRset],
-    ) -> dict[tuple[dns.name.Name, int], dns.rrset.RRset]:
+    def kept_sigs(sets: list[RRset]) -> Sigs:
+        if not sigs:
+            return {}
         return {
-            (r.name, r.rdtype): sigs[(r.name, r.rdtype)]
-            for r in rrsets
-            if (r.name, r.rdtype) in sigs
+            (r.owner, r.rtype): sigs[(r.owner, r.rtype)] for r in sets if (r.owner, r.rtype) in sigs
         }
 
-    def glue_for(names: set[dns.name.Name]) -> list[dns.rrset.RRset]:
+    def glue_for(names: set[bytes] | tuple[bytes, ...]) -> list[RRset]:
         # RFC 2181 §5.4.1 + Unbound: addresses are believed only within the zone asked.
         return [
             r
-            for r in response.additional
-            if r.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA)
-            and r.rdclass == dns.rdataclass.IN
-            and r.name in names
-            and in_bailiwick(r.name, zone)
+            for r in rrsets(response.additional)
+            if r.rtype in _ADDRESS_TYPES
+            and r.rclass == CLASS_IN
+            and r.owner in names
+            and in_bailiwick(r.owner, zone)
         ]
 
     if final:
         # Rule 3, QTYPE NS: a non-authoritative NS set below the zone is a referral that a
         # server put in the answer section (Unbound iter_resptype.c).
-        ns_set = final[0] if qtype == dns.rdatatype.NS and not chain else None
-        if ns_set is not None and not aa and strictly_below(ns_set.name, zone):
+        ns_set = final[0] if qtype == NS and not chain else None
+        if ns_set is not None and not aa and strictly_below(ns_set.owner, zone):
             return Classified(
                 ResponseKind.REFERRAL,
                 qname,
@@ -205,19 +222,19 @@ def classify(
                 aa,
                 target=name,
                 ns=ns_set,
-                glue=glue_for({rd.target for rd in ns_set}),
+                glue=glue_for(ns_set.rdatas),
                 sigs=kept_sigs([ns_set]),
             )
     if final or dname_loop:
         if rec_lame:
             return bad(ResponseKind.LAME, "recursive answer without AA (RA=1, AA=0)")
-        glue: list[dns.rrset.RRset] = []
-        if qtype == dns.rdatatype.NS:
+        glue: list[RRset] = []
+        if qtype == NS:
             # Addresses of the servers named in an NS answer (a priming response, RFC 8109
             # §3.3), believed only within the zone asked.
-            glue = glue_for({rd.target for r in final for rd in r})
+            glue = glue_for({t for r in final for t in r.rdatas})
         # Rule 4: a DNAME loop ends the chain; the DNAME and its CNAME are the answer.
-        reason = f"DNAME {chain[-2].name} rewrites {qname} below itself" if dname_loop else ""
+        reason = "DNAME rewrites the name below itself" if dname_loop else ""
         return Classified(
             ResponseKind.ANSWER,
             qname,
@@ -232,37 +249,40 @@ def classify(
             reason=reason,
         )
 
-    soa, ns, upward = None, None, None
-    for rrset in response.authority:
-        if rrset.rdclass != dns.rdataclass.IN:
+    soa: RRset | None = None
+    ns: RRset | None = None
+    upward: RRset | None = None
+    for rrset in rrsets(response.authority):
+        if rrset.rclass != CLASS_IN:
             continue
-        if rrset.rdtype == dns.rdatatype.NS and in_bailiwick(zone, rrset.name):
+        rtype = rrset.rtype
+        if rtype == NS and in_bailiwick(zone, rrset.owner):
             upward = rrset  # an NS set for the zone itself or above it (rule 9)
             continue
-        if not in_bailiwick(rrset.name, zone):
+        if not in_bailiwick(rrset.owner, zone):
             continue
-        if rrset.rdtype == dns.rdatatype.SOA and in_bailiwick(name, rrset.name):
+        if rtype == SOA and in_bailiwick(name, rrset.owner):
             soa = rrset
-        elif rrset.rdtype == dns.rdatatype.NS and strictly_below(rrset.name, zone):
+        elif rtype == NS and strictly_below(rrset.owner, zone):
             # Only a referral that brings us closer to the name is progress (Unbound's
             # "bad referral, throwaway"; hickory is_subzone).
-            if in_bailiwick(name, rrset.name):
+            if in_bailiwick(name, rrset.owner):
                 ns = rrset
-        elif rrset.rdtype == dns.rdatatype.RRSIG:
-            sigs[(rrset.name, rrset.covers)] = rrset
+        elif rtype == RRSIG:
+            sigs[(rrset.owner, rrset.covers)] = rrset
     signed = kept_sigs(chain + ([soa] if soa else []))
 
     def result(
         kind: ResponseKind,
-        soa: dns.rrset.RRset | None = None,
-        ns: dns.rrset.RRset | None = None,
-        glue: list[dns.rrset.RRset] | None = None,
+        soa: RRset | None = None,
+        ns: RRset | None = None,
+        glue: list[RRset] | None = None,
     ) -> Classified:
         return Classified(
             kind, qname, qtype, rcode, aa, chain, [], name, soa, ns, glue or [], signed
         )
 
-    if rcode == dns.rcode.NXDOMAIN:
+    if rcode == NXDOMAIN:
         if rec_lame:
             return bad(ResponseKind.LAME, "recursive NXDOMAIN without AA (RA=1, AA=0)")
         return result(ResponseKind.NXDOMAIN, soa=soa)
@@ -277,9 +297,9 @@ def classify(
         # restart there, from the closest cut the cache knows.
         return result(ResponseKind.CNAME)
     if ns is not None:
-        return result(ResponseKind.REFERRAL, ns=ns, glue=glue_for({rd.target for rd in ns}))
+        return result(ResponseKind.REFERRAL, ns=ns, glue=glue_for(ns.rdatas))
     if upward is not None and not aa:
-        where = "the same zone" if upward.name == zone else f"{upward.name}, above {zone}"
+        where = "the same zone" if upward.owner == zone else "a zone above it"
         return bad(ResponseKind.LAME, f"referral to {where} without AA")
     if aa:
         return result(ResponseKind.NODATA)
@@ -288,15 +308,15 @@ def classify(
     return bad(ResponseKind.LAME, "no answer, no referral, not authoritative")
 
 
-def _covering_dname(
-    name: dns.name.Name, dnames: dict[dns.name.Name, dns.rrset.RRset]
-) -> dns.rrset.RRset | None:
+_RCODE_TEXT = {1: "FORMERR", 2: "SERVFAIL", 4: "NOTIMP", 5: "REFUSED", 16: "BADVERS"}
+
+
+def _covering_dname(name: bytes, dnames: dict[bytes, RRset]) -> RRset | None:
     """The DNAME whose owner is a proper ancestor of ``name`` (RFC 6672 §2.3), if any."""
-    if not dnames:
-        return None
-    parent = name
-    while len(parent.labels) > 1:
-        parent = parent.parent()
-        if parent in dnames:
-            return dnames[parent]
+    probe = name
+    while probe != ROOT:
+        probe = parent(probe)
+        hit = dnames.get(probe)
+        if hit is not None:
+            return hit
     return None

@@ -9,9 +9,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
-import dns.name
-import dns.rdatatype
-import dns.rrset
+from rootwalk.wire.message import NS, RRset
 
 __all__ = ["Delegation", "NameServer", "Provenance"]
 
@@ -26,7 +24,7 @@ class Provenance(enum.Enum):
 
 @dataclass
 class NameServer:
-    name: dns.name.Name
+    name: bytes  # wire name (rootwalk.wire.names)
     addresses: list[str] = field(default_factory=list)
     provenance: Provenance = Provenance.MISSING
     # A sub-resolution for this name was attempted (successful or not): do not repeat it.
@@ -37,8 +35,8 @@ class NameServer:
 class Delegation:
     """A zone cut: the servers believed authoritative for ``zone``."""
 
-    zone: dns.name.Name
-    servers: dict[dns.name.Name, NameServer] = field(default_factory=dict)
+    zone: bytes
+    servers: dict[bytes, NameServer] = field(default_factory=dict)
     # True when the NS set came from the parent side (a referral or hints), as opposed to the
     # child's own authoritative NS RRset.
     from_parent: bool = True
@@ -49,16 +47,14 @@ class Delegation:
     ports: dict[str, int] = field(default_factory=dict)
 
     @classmethod
-    def from_ns(
-        cls, zone: dns.name.Name, ns_rrset: dns.rrset.RRset, from_parent: bool = True
-    ) -> Delegation:
+    def from_ns(cls, zone: bytes, ns_rrset: RRset, from_parent: bool = True) -> Delegation:
         d = cls(zone=zone, from_parent=from_parent)
-        for rd in ns_rrset:
-            if rd.rdtype == dns.rdatatype.NS:
-                d.servers.setdefault(rd.target, NameServer(rd.target))
+        if ns_rrset.rtype == NS:
+            for target in ns_rrset.rdatas:  # an NS rdata is the server's wire name
+                d.servers.setdefault(target, NameServer(target))
         return d
 
-    def add_addresses(self, ns: dns.name.Name, addrs: list[str], prov: Provenance) -> None:
+    def add_addresses(self, ns: bytes, addrs: list[str], prov: Provenance) -> None:
         server = self.servers.get(ns)
         if server is None:
             return
@@ -68,10 +64,10 @@ class Delegation:
         if server.addresses and server.provenance is Provenance.MISSING:
             server.provenance = prov
 
-    def targets(self) -> list[tuple[str, dns.name.Name]]:
+    def targets(self) -> list[tuple[str, bytes]]:
         """Every (address, NS name) pair known for this cut."""
         return [(a, s.name) for s in self.servers.values() for a in s.addresses]
 
-    def missing(self) -> list[dns.name.Name]:
+    def missing(self) -> list[bytes]:
         """NS names with no address whose lookup has not been tried yet."""
         return [s.name for s in self.servers.values() if not s.addresses and not s.lookup_tried]

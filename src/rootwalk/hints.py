@@ -12,6 +12,7 @@ import dns.zonefile
 
 from rootwalk.delegation import Delegation, NameServer, Provenance
 from rootwalk.errors import ConfigError
+from rootwalk.wire.names import ROOT, from_dns
 
 __all__ = ["load_hints", "parse_hints"]
 
@@ -30,14 +31,15 @@ def parse_hints(text: str, source: str = "root hints") -> Delegation:
         rrsets = dns.zonefile.read_rrsets(text, origin=dns.name.root, rdclass=dns.rdataclass.IN)
     except dns.exception.DNSException as exc:
         raise ConfigError(f"{source}: not a valid hints file: {exc}") from None
-    root = Delegation(zone=dns.name.root, from_parent=True)
-    addresses: dict[dns.name.Name, list[str]] = {}
+    root = Delegation(zone=ROOT, from_parent=True)
+    addresses: dict[bytes, list[str]] = {}
     for rrset in rrsets:
         if rrset.rdtype == dns.rdatatype.NS and rrset.name == dns.name.root:
             for rd in rrset:
-                root.servers.setdefault(rd.target, NameServer(rd.target))
+                target = from_dns(rd.target)
+                root.servers.setdefault(target, NameServer(target))
         elif rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
-            addresses.setdefault(rrset.name, []).extend(rd.address for rd in rrset)
+            addresses.setdefault(from_dns(rrset.name), []).extend(rd.address for rd in rrset)
     for name, addrs in addresses.items():
         root.add_addresses(name, addrs, Provenance.HINTS)
     if not root.targets():

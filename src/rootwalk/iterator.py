@@ -14,10 +14,6 @@ import logging
 import random
 from dataclasses import dataclass
 
-import dns.name
-import dns.rcode
-import dns.rdatatype
-
 from rootwalk.cache import Cache
 from rootwalk.clock import Clock
 from rootwalk.config import Config, Limits
@@ -34,6 +30,8 @@ from rootwalk.resolution import (
 )
 from rootwalk.selection import ServerSelector
 from rootwalk.transport import Exchange, Transport
+from rootwalk.wire.message import NS
+from rootwalk.wire.names import ROOT
 
 __all__ = ["Iterator"]
 
@@ -99,11 +97,10 @@ class Iterator:
         ``PRIME_TIMEOUT`` seconds of the client's time; on any failure (SERVFAIL, silence,
         a lame or broken reply) the question goes on from the hint addresses.
         """
-        root = dns.name.root
-        if self.cache.rrsets.get(root, dns.rdatatype.NS, self.clock.now()) is not None:
+        if self.cache.rrsets.get(ROOT, NS, self.clock.now()) is not None:
             return
         async with self._priming:
-            if self.cache.rrsets.get(root, dns.rdatatype.NS, self.clock.now()) is not None:
+            if self.cache.rrsets.get(ROOT, NS, self.clock.now()) is not None:
                 return
             left = walk.deadline - self.clock.monotonic()
             limits = dataclasses.replace(self.config.limits, max_server_timeouts=1)
@@ -111,7 +108,7 @@ class Iterator:
             prime = _Walk(Budget(limits), self.clock.monotonic() + budget, walk.trace)
             try:
                 async with asyncio.timeout(budget):
-                    await self._run((Question(root, dns.rdatatype.NS),), prime, limits)
+                    await self._run((Question(ROOT, NS),), prime, limits)
             except (ResolverError, TimeoutError) as exc:
                 why = exc.reason if isinstance(exc, ResolverError) else "no answer in time"
                 log.info("priming failed (%s): going on with the root hints", why)
@@ -154,7 +151,7 @@ class Iterator:
         self.queries_sent += 1
         try:
             return await self.transport.exchange(
-                send.request,
+                send.query,
                 send.target.address,
                 send.target.port or self.config.resolver.upstream_port,
                 min(send.timeout, left),
@@ -165,7 +162,7 @@ class Iterator:
             return exc
 
     async def _sub(self, question: Question, stack: tuple[Question, ...], walk: _Walk) -> Result:
-        failure = Result(dns.rcode.SERVFAIL)
+        failure = Result(2)  # SERVFAIL
         # A name already being resolved further up this chain (any type) is a dependency
         # cycle: loop1.test needs ns.loop2.test, which needs ns.loop1.test, ...
         if any(q.name == question.name for q in stack):

@@ -1,10 +1,10 @@
-"""Pure helpers on dns.name.Name. Names are never passed around as str (guide, style rules)."""
+"""Pure helpers on wire names (rootwalk.wire.names) and addresses for the engine."""
 
 from __future__ import annotations
 
 import ipaddress
 
-import dns.name
+from rootwalk.wire.names import is_subdomain, label_count, strictly_below
 
 __all__ = ["in_bailiwick", "is_localhost", "minimise", "strictly_below"]
 
@@ -14,29 +14,24 @@ MAX_MINIMISE_COUNT = 10
 MINIMISE_ONE_LAB = 4
 
 
-def in_bailiwick(name: dns.name.Name, zone: dns.name.Name) -> bool:
+def in_bailiwick(name: bytes, zone: bytes) -> bool:
     """True if ``name`` is ``zone`` or below it: data a server for ``zone`` may speak for."""
-    return name.is_subdomain(zone)
+    return is_subdomain(name, zone)
 
 
-def strictly_below(name: dns.name.Name, zone: dns.name.Name) -> bool:
-    """True if ``name`` is a proper descendant of ``zone``."""
-    return name != zone and name.is_subdomain(zone)
-
-
-def minimise(qname: dns.name.Name, zone: dns.name.Name, known: dns.name.Name) -> dns.name.Name:
+def minimise(qname: bytes, zone: bytes, known: bytes) -> bytes:
     """The next name to ask a server of ``zone`` under QNAME minimisation (RFC 9156 §3).
 
     ``known`` is the deepest name already asked of this zone's servers without finding a cut
     (``zone`` itself at first). The result has one label more than ``known``, except that names
     with many labels are spread out so that at most MAX_MINIMISE_COUNT queries are needed.
     """
-    total = len(qname.labels)
-    have = len(known.labels)
+    total = label_count(qname)
+    have = label_count(known)
     if have >= total:
         return qname
     step = 1
-    done = have - len(zone.labels)
+    done = have - label_count(zone)
     remaining = total - have
     if done >= MINIMISE_ONE_LAB:
         # Spread the rest over the steps left (RFC 9156 §2.3, the "multiple labels" rule).
@@ -44,7 +39,11 @@ def minimise(qname: dns.name.Name, zone: dns.name.Name, known: dns.name.Name) ->
         step = max(1, remaining // left)
     if done >= MAX_MINIMISE_COUNT:
         return qname
-    return dns.name.Name(qname.labels[-(have + step) :])
+    # Skip the labels that stay hidden: the result keeps the last have + step labels.
+    i = 0
+    for _ in range(total - have - step):
+        i += qname[i] + 1
+    return qname[i:]
 
 
 _LOCAL_NETS = (

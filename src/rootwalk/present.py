@@ -11,18 +11,21 @@ import dns.name
 import dns.rcode
 import dns.rdataclass
 import dns.rdatatype
-import dns.rrset
 
 from rootwalk.resolution import Result, TraceEvent
+from rootwalk.wire.convert import to_dns_rrset
+from rootwalk.wire.message import RRset
+from rootwalk.wire.names import to_text
 
 __all__ = ["format_event", "format_result"]
 
 _ARROW = "->"
 
 
-def _rr_lines(rrsets: list[dns.rrset.RRset]) -> list[str]:
+def _rr_lines(rrsets: list[RRset]) -> list[str]:
     lines = []
-    for rrset in rrsets:
+    for compact in rrsets:
+        rrset = to_dns_rrset(compact)
         for rd in rrset:
             lines.append(
                 f"{rrset.name}\t{rrset.ttl}\t{dns.rdataclass.to_text(rrset.rdclass)}\t"
@@ -42,10 +45,8 @@ def format_result(
     )
     if result.stale:
         source += ", stale"
-    out = [
-        f";; status: {dns.rcode.to_text(result.rcode)}, answered from {source}, "
-        f"{elapsed * 1000:.1f} ms"
-    ]
+    status = dns.rcode.to_text(dns.rcode.Rcode.make(result.rcode))
+    out = [f";; status: {status}, answered from {source}, {elapsed * 1000:.1f} ms"]
     for code, text in result.ede:
         try:
             name = dns.edns.EDECode(code).name
@@ -81,20 +82,22 @@ _KIND_TEXT = {
 def format_event(ev: TraceEvent) -> str | None:
     """One line per step; None for events not worth a line."""
     pad = "    " * ev.depth
-    qt = dns.rdatatype.to_text(dns.rdatatype.RdataType(ev.qtype))
+    qt = dns.rdatatype.to_text(dns.rdatatype.RdataType.make(ev.qtype))
+    qname = to_text(ev.qname)
+    zone = to_text(ev.zone) if ev.zone is not None else "-"
     if ev.kind == "start":
-        return f"{pad}{ev.qname} {qt}: start at zone cut {ev.zone}"
+        return f"{pad}{qname} {qt}: start at zone cut {zone}"
     if ev.kind == "cache":
-        return f"{pad}  cache    {ev.qname} {qt} {_ARROW} {ev.detail}"
+        return f"{pad}  cache    {qname} {qt} {_ARROW} {ev.detail}"
     if ev.kind == "subquery":
-        return f"{pad}  glueless {ev.zone}: need {ev.detail}, resolving it first"
+        return f"{pad}  glueless {zone}: need {ev.detail}, resolving it first"
     rtt = f"{ev.rtt * 1000:6.1f} ms" if ev.rtt is not None else "        "
     tcp = " (TCP)" if ev.tcp else ""
-    server = f"{ev.server} [{ev.address}]"
+    server = f"{to_text(ev.server) if ev.server is not None else '-'} [{ev.address}]"
     if ev.kind == "skipped":
-        return f"{pad}  {rtt}  {str(ev.zone):<14} {server:<34} not asked  {_ARROW} {ev.detail}"
+        return f"{pad}  {rtt}  {zone:<14} {server:<34} not asked  {_ARROW} {ev.detail}"
     what = _KIND_TEXT.get(ev.kind, ev.kind)
     return (
-        f"{pad}  {rtt}  {str(ev.zone):<14} {server:<34} asked {ev.qname} {qt}{tcp}"
+        f"{pad}  {rtt}  {zone:<14} {server:<34} asked {qname} {qt}{tcp}"
         f"  {_ARROW} {what}: {ev.detail}"
     )

@@ -9,10 +9,19 @@ The algorithm is RFC 1034 §5.3.3: look in the cache; find the closest known zon
 best server; on a referral move the cut down; on a CNAME restart at the target; on an answer or
 a negative answer stop. QNAME minimisation (RFC 9156) sends only one more label than the cut
 needs, in Unbound's relaxed form: any failure of a minimised query falls back to the full name.
+
+Each response goes through three named steps: ``classify`` (what kind of response it is),
+``_validate`` (the DNSSEC step: a no-op for now, where validation will plug in and may issue
+its own sub-queries), then the cache and one small handler per kind (``_on_referral``,
+``_on_minimised_step``, ``_on_final``, ``_on_failure``), which share one ``Attempt``.
+
+Everything here works on the compact wire form (rootwalk.wire): names are lower-cased wire
+bytes and RRsets hold rdata bytes; dnspython appears only in presentation.
 """
 
 from __future__ import annotations
 
+import enum
 import functools
 import ipaddress
 import logging
@@ -21,16 +30,8 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-import dns.flags
-import dns.message
-import dns.name
-import dns.rcode
-import dns.rdataclass
-import dns.rdatatype
-import dns.rrset
-from dns.rdatatype import RdataType
-
-from rootwalk.cache import Cache
+from rootwalk.cache import Cache, address_text
+from rootwalk.cache.negative import negative_ttl
 from rootwalk.classify import Classified, ResponseKind, classify
 from rootwalk.clock import Clock
 from rootwalk.config import Limits, ResolverConfig, parse_forward_address
@@ -47,7 +48,10 @@ from rootwalk.errors import (
 )
 from rootwalk.names import in_bailiwick, is_localhost, minimise
 from rootwalk.selection import Feedback, ServerSelector, Target
-from rootwalk.transport import Exchange
+from rootwalk.transport import Exchange, OutQuery
+from rootwalk.wire.message import AAAA, CNAME, DS, SOA, A, RRset
+from rootwalk.wire.names import from_text, randomise_case, to_text
+from rootwalk.wire.render import build_query
 
 __all__ = [
     "Budget",
@@ -57,6 +61,7 @@ __all__ = [
     "Send",
     "SubQuery",
     "TraceEvent",
+    "TraceKind",
 ]
 
 log = logging.getLogger("rootwalk.trace")
@@ -65,8 +70,17 @@ _warn = logging.getLogger("rootwalk.resolution")
 # process, however many questions lead there (bounded: cleared when it grows too big).
 _LOGGED_SKIPS: set[str] = set()
 
+NOERROR, FORMERR, SERVFAIL, NXDOMAIN, REFUSED = 0, 1, 2, 3, 5
+_QTYPE_A = A
 
-def log_localhost_skip(address: str, ns: dns.name.Name, zone: dns.name.Name) -> None:
+
+def type_text(rdtype: int) -> str:
+    import dns.rdatatype  # presentation only
+
+    return dns.rdatatype.to_text(dns.rdatatype.RdataType.make(rdtype))
+
+
+def log_localhost_skip(address: str, ns: bytes, zone: bytes) -> None:
     if address in _LOGGED_SKIPS:
         return
     if len(_LOGGED_SKIPS) >= 1024:
@@ -76,28 +90,33 @@ def log_localhost_skip(address: str, ns: dns.name.Name, zone: dns.name.Name) -> 
         "not querying %s (%s, a server of %s): it is this machine, and "
         "resolver.do_not_query_localhost is on",
         address,
-        ns,
-        zone,
+        to_text(ns),
+        to_text(zone),
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Question:
-    name: dns.name.Name
-    rdtype: RdataType
-    rdclass: int = dns.rdataclass.IN
+    """What is asked: a lower-cased wire name, a type, a class, and the client's DNSSEC bits
+    (DO asks for signatures, CD for no validation), which coalescing and caching keep apart."""
+
+    name: bytes
+    rdtype: int
+    rdclass: int = 1
+    do: bool = False
+    cd: bool = False
 
     def __str__(self) -> str:
-        return f"{self.name} {dns.rdatatype.to_text(self.rdtype)}"
+        return f"{to_text(self.name)} {type_text(self.rdtype)}"
 
 
 @dataclass
 class Result:
     """What a client should be told. NXDOMAIN and NODATA are results, not errors."""
 
-    rcode: dns.rcode.Rcode
-    answer: list[dns.rrset.RRset] = field(default_factory=list)
-    authority: list[dns.rrset.RRset] = field(default_factory=list)
+    rcode: int
+    answer: list[RRset] = field(default_factory=list)
+    authority: list[RRset] = field(default_factory=list)
     ede: list[tuple[int, str]] = field(default_factory=list)
     from_cache: bool = False
     stale: bool = False
@@ -107,15 +126,15 @@ class Result:
     shed: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Send:
     target: Target
-    zone: dns.name.Name
-    request: dns.message.Message
+    zone: bytes
+    query: OutQuery
     timeout: float
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SubQuery:
     question: Question
 
@@ -123,16 +142,51 @@ class SubQuery:
 Action = Send | SubQuery
 
 
+class TraceKind(enum.StrEnum):
+    """The steps a walk is made of (trace lines, the demo, debug logs)."""
+
+    START = "start"
+    CACHE = "cache"
+    SUBQUERY = "subquery"
+    SKIPPED = "skipped"
+    REFERRAL = "referral"
+    NO_CUT = "no-cut"
+    ANSWER = "answer"
+    CNAME = "cname"
+    NODATA = "nodata"
+    NXDOMAIN = "nxdomain"
+    LAME = "lame"
+    ERROR = "error"
+    TIMEOUT = "timeout"
+    UNREACHABLE = "unreachable"
+    MISMATCH = "mismatch"
+    MALFORMED = "malformed"
+
+
+_KIND_OF_RESPONSE = {
+    ResponseKind.ANSWER: TraceKind.ANSWER,
+    ResponseKind.CNAME: TraceKind.CNAME,
+    ResponseKind.NODATA: TraceKind.NODATA,
+    ResponseKind.NXDOMAIN: TraceKind.NXDOMAIN,
+}
+_KIND_OF_FEEDBACK = {
+    Feedback.TIMEOUT: TraceKind.TIMEOUT,
+    Feedback.UNREACHABLE: TraceKind.UNREACHABLE,
+    Feedback.MISMATCH: TraceKind.MISMATCH,
+    Feedback.MALFORMED: TraceKind.MALFORMED,
+}
+
+
 @dataclass(frozen=True)
 class TraceEvent:
     """One step of a walk, for ``rootwalk query --trace``, the demo and debug logs."""
 
     depth: int
-    kind: str  # cache, query, referral, answer, cname, nodata, nxdomain, lame, error, subquery
-    qname: dns.name.Name
-    qtype: RdataType
-    zone: dns.name.Name | None = None
-    server: dns.name.Name | None = None
+    kind: TraceKind
+    qname: bytes
+    qtype: int
+    zone: bytes | None = None
+    server: bytes | None = None
     address: str | None = None
     rtt: float | None = None
     tcp: bool = False
@@ -158,13 +212,40 @@ class Budget:
 
 
 _FEEDBACK_FOR_RCODE = {
-    dns.rcode.REFUSED: Feedback.REFUSED,
-    dns.rcode.SERVFAIL: Feedback.SERVFAIL,
-    dns.rcode.FORMERR: Feedback.FORMERR,
+    REFUSED: Feedback.REFUSED,
+    SERVFAIL: Feedback.SERVFAIL,
+    FORMERR: Feedback.FORMERR,
 }
 
 
+@dataclass
+class Attempt:
+    """The state of walking down from one zone cut towards ``qname`` (one ``_iterate``)."""
+
+    qname: bytes
+    qtype: int
+    deleg: Delegation
+    qmin: bool  # QNAME minimisation still on (relaxed mode turns it off on trouble)
+    known: bytes  # deepest name asked of this cut's servers without finding a cut below
+    visited: set[bytes] = field(default_factory=set)
+    referrals: int = 0
+    failed: set[str] = field(default_factory=set)
+    timeouts: dict[str, int] = field(default_factory=dict)
+
+    def new_cut(self, deleg: Delegation) -> None:
+        self.deleg = deleg
+        self.known = deleg.zone
+        self.failed = set()
+        self.timeouts = {}
+
+
 class Resolution:
+    """One question (a client's, or a glueless NS name's) resolved by iteration.
+
+    Shares the cache, the server selector and the budget with every other resolution of the
+    same client question; holds no I/O. See the module docstring for the protocol.
+    """
+
     def __init__(
         self,
         question: Question,
@@ -190,9 +271,11 @@ class Resolution:
         self.budget = budget
         self.depth = depth
         self._trace = trace
+        self._tracing = trace is not None or log.isEnabledFor(logging.DEBUG)
         self._rng = rng or random.Random()
         self._allowed = _allowed_networks(config)
         self._forwards = _forward_delegations(config)
+        self._qmin_type = 2 if config.qname_minimisation_type == "NS" else _QTYPE_A
         self.ns_lookups = 0
         # Why glueless NS lookups failed, for the EDE text when no server is left.
         self.sub_failures: list[str] = []
@@ -204,15 +287,16 @@ class Resolution:
     def run(self) -> Generator[Action, Any, Result]:
         q = self.question
         qname, qtype = q.name, q.rdtype
-        chain: list[dns.rrset.RRset] = []
+        chain: list[RRset] = []
         seen = {qname}
         cached_only = True
         while True:
             now = self.clock.now()
             hit = self.cache.lookup(qname, qtype, now, max_chain=self.limits.max_cname_chain)
             if hit is not None:
-                detail = self._describe_hit(hit.complete, hit.nxdomain, hit.answer)
-                self._emit("cache", qname, qtype, detail=detail)
+                if self._tracing:
+                    detail = self._describe_hit(hit.complete, hit.nxdomain, hit.answer)
+                    self._emit(TraceKind.CACHE, qname, qtype, detail=detail)
                 if hit.complete:
                     rcode, answer, auth = hit.sections()
                     return Result(rcode, chain + answer, auth, from_cache=cached_only)
@@ -222,149 +306,184 @@ class Resolution:
             c = yield from self._iterate(qname, qtype)
             chain.extend(c.chain)
             if c.kind is ResponseKind.ANSWER:
-                return Result(dns.rcode.NOERROR, chain + c.answer)
+                return Result(NOERROR, chain + c.answer)
             if c.kind is ResponseKind.NXDOMAIN:
-                return Result(dns.rcode.NXDOMAIN, chain, self._neg_authority(c))
+                return Result(NXDOMAIN, chain, self._neg_authority(c))
             if c.kind is ResponseKind.NODATA:
-                return Result(dns.rcode.NOERROR, chain, self._neg_authority(c))
+                return Result(NOERROR, chain, self._neg_authority(c))
             # CNAME (or DNAME) leaving the zone: restart at the target (RFC 1034 §5.3.3 4c).
             qname = self._follow(c.target, seen, chain)
 
-    def _follow(
-        self, target: dns.name.Name, seen: set[dns.name.Name], chain: list[dns.rrset.RRset]
-    ) -> dns.name.Name:
-        links = sum(1 for r in chain if r.rdtype == dns.rdatatype.CNAME)
+    def _follow(self, target: bytes, seen: set[bytes], chain: list[RRset]) -> bytes:
+        links = sum(1 for r in chain if r.rtype == CNAME)
         if links > self.limits.max_cname_chain:
-            raise BudgetExhausted("max_cname_chain", f"{links} links at {target}")
+            raise BudgetExhausted("max_cname_chain", f"{links} links at {to_text(target)}")
         if target in seen:
-            raise ResolutionFailed(f"CNAME loop at {target}", EDE.INVALID_DATA)
+            raise ResolutionFailed(f"CNAME loop at {to_text(target)}", EDE.INVALID_DATA)
         seen.add(target)
         return target
 
     @staticmethod
-    def _neg_authority(c: Classified) -> list[dns.rrset.RRset]:
-        if c.soa is None:
+    def _neg_authority(c: Classified) -> list[RRset]:
+        soa = c.soa
+        if soa is None:
             return []
         # RFC 2308 §5: the SOA of a negative answer carries the negative TTL.
-        ttl = min(c.soa.ttl, c.soa[0].minimum)
-        return [dns.rrset.from_rdata_list(c.soa.name, ttl, list(c.soa))]
+        return [RRset(soa.owner, SOA, soa.rclass, negative_ttl(soa), soa.rdatas)]
 
-    def _iterate(
-        self, qname: dns.name.Name, qtype: RdataType
-    ) -> Generator[Action, Any, Classified]:
+    def _iterate(self, qname: bytes, qtype: int) -> Generator[Action, Any, Classified]:
         """Walk down from the closest known cut until something other than a referral comes."""
         now = self.clock.now()
         deleg = self._forward_for(qname) or self.cache.closest_delegation(qname, now)
         if deleg is None:
             deleg = self._hints_copy()
-        self._emit("start", qname, qtype, deleg.zone, detail=f"closest zone cut {deleg.zone}")
-        visited = {deleg.zone}
-        referrals = 0
-        failed: set[str] = set()
-        timeouts: dict[str, int] = {}
+        if self._tracing:
+            self._emit(
+                TraceKind.START,
+                qname,
+                qtype,
+                deleg.zone,
+                detail=f"closest zone cut {to_text(deleg.zone)}",
+            )
         # A forwarder resolves the full name itself; minimising towards it hides nothing.
-        qmin = self.config.qname_minimisation and qtype != dns.rdatatype.DS and not deleg.forward
-        # RFC 9156 §2.1 uses QTYPE A for minimised queries (it lies below any cut); RFC 7816
-        # and Knot Resolver use NS, which some broken authorities answer better.
-        qmin_type = dns.rdatatype.from_text(self.config.qname_minimisation_type)
-        known = deleg.zone
+        qmin = self.config.qname_minimisation and qtype != DS and not deleg.forward
+        at = Attempt(qname, qtype, deleg, qmin, deleg.zone, {deleg.zone})
         while True:
-            target = yield from self._pick(deleg, failed)
-            sent = minimise(qname, deleg.zone, known) if qmin else qname
-            sent_type = qtype if sent == qname else qmin_type
+            deleg = at.deleg
+            target = yield from self._pick(deleg, at.failed)
+            sent = minimise(qname, deleg.zone, at.known) if at.qmin else qname
+            # RFC 9156 §2.1 uses QTYPE A for minimised queries (it lies below any cut); RFC 7816
+            # and Knot Resolver use NS, which some broken authorities answer better.
+            sent_type = qtype if sent == qname else self._qmin_type
             outcome = yield self._send(target, deleg.zone, sent, sent_type, deleg.forward)
             if isinstance(outcome, UpstreamError):
-                self._on_error(target, deleg.zone, sent, sent_type, outcome)
-                # A timeout may be a lost packet or a busy server: try it again (after the
-                # others, with a doubled timeout) up to max_server_timeouts times, as Unbound's
-                # outbound-msg-retry does. Any other failure would repeat itself.
-                n = timeouts[target.address] = timeouts.get(target.address, 0) + 1
-                if not isinstance(outcome, UpstreamTimeout) or n >= self.limits.max_server_timeouts:
-                    failed.add(target.address)
+                self._on_error(at, target, sent, sent_type, outcome)
                 continue
             assert isinstance(outcome, Exchange)
             c = classify(outcome.response, sent, sent_type, deleg.zone, recursive=deleg.forward)
             self.selector.report_rtt(target.address, outcome.rtt)
             if c.kind in (ResponseKind.BROKEN, ResponseKind.LAME):
-                rcode = outcome.response.rcode()
-                fb = _FEEDBACK_FOR_RCODE.get(rcode, Feedback.LAME)
-                self._emit(
-                    "lame" if fb is Feedback.LAME else "error",
-                    sent,
-                    sent_type,
-                    deleg.zone,
-                    target,
-                    outcome,
-                    detail=c.reason,
-                )
-                if sent != qname:
-                    qmin = False  # relaxed mode: retry the full name (Unbound, RFC 9156 §3)
-                    continue
-                if fb is Feedback.FORMERR and self.selector.use_edns(target.address):
-                    # RFC 6891 §7: a server that rejects OPT gets the query again without it.
-                    self.selector.report(target.address, fb, deleg.zone)
-                    continue
-                self.selector.report(target.address, fb, deleg.zone)
-                failed.add(target.address)
+                self._on_failure(at, target, outcome, c, minimised=sent != qname)
                 continue
+            c = yield from self._validate(c)
             self.cache.store(c, self.clock.now())
             if c.kind is ResponseKind.REFERRAL:
-                assert c.ns is not None
-                new_zone = c.ns.name
-                self._emit(
-                    "referral",
-                    sent,
-                    sent_type,
-                    deleg.zone,
-                    target,
-                    outcome,
-                    detail=f"to {new_zone} ({_ns_list(c.ns)})",
-                )
-                referrals += 1
-                if referrals > self.limits.max_referrals:
-                    raise BudgetExhausted("max_referrals", f"at {new_zone}")
-                if new_zone in visited:
-                    raise ResolutionFailed(f"referral loop at {new_zone}", EDE.INVALID_DATA)
-                visited.add(new_zone)
-                deleg = Delegation.from_ns(new_zone, c.ns)
-                for rrset in c.glue:
-                    deleg.add_addresses(rrset.name, [rd.address for rd in rrset], Provenance.GLUE)
-                self.cache.fill_addresses(deleg, self.clock.now())
-                failed = set()
-                timeouts = {}
-                known = new_zone
-                continue
-            if sent != qname:
-                if c.kind is ResponseKind.NXDOMAIN:
-                    # Relaxed QNAME minimisation: some servers answer NXDOMAIN for empty
-                    # non-terminals; confirm with the full name before believing it.
-                    self._emit(
-                        "nxdomain",
-                        sent,
-                        sent_type,
-                        deleg.zone,
-                        target,
-                        outcome,
-                        detail="for a minimised name; asking the full name",
-                    )
-                    qmin = False
-                else:
-                    # Data or NODATA at the minimised name: no zone cut there; one label more.
-                    self._emit(
-                        "no-cut",
-                        sent,
-                        sent_type,
-                        deleg.zone,
-                        target,
-                        outcome,
-                        detail=f"no zone cut at {sent}",
-                    )
-                    known = sent
-                continue
+                self._on_referral(at, target, outcome, c)
+            elif sent != qname:
+                self._on_minimised_step(at, target, outcome, c)
+            else:
+                if self._tracing:
+                    kind = _KIND_OF_RESPONSE[c.kind]
+                    self._emit(kind, sent, sent_type, deleg.zone, target, outcome, _describe(c))
+                return c
+
+    # -- one handler per kind of response -----------------------------------------------------
+
+    def _validate(self, c: Classified) -> Generator[Action, Any, Classified]:
+        """The DNSSEC validation step between classification and the cache (RFC 4035 §5).
+
+        Not built yet: every response passes unchanged. The validator plugs in here and may
+        yield its own SubQuery actions (DNSKEY and DS lookups) before deciding."""
+        return c
+        yield  # pragma: no cover - makes this a generator, as the validator will be
+
+    def _on_referral(self, at: Attempt, target: Target, ex: Exchange, c: Classified) -> None:
+        assert c.ns is not None
+        new_zone = c.ns.owner
+        if self._tracing:
             self._emit(
-                c.kind.value, sent, sent_type, deleg.zone, target, outcome, detail=_describe(c)
+                TraceKind.REFERRAL,
+                c.qname,
+                c.qtype,
+                at.deleg.zone,
+                target,
+                ex,
+                f"to {to_text(new_zone)} ({_ns_list(c.ns)})",
             )
-            return c
+        at.referrals += 1
+        if at.referrals > self.limits.max_referrals:
+            raise BudgetExhausted("max_referrals", f"at {to_text(new_zone)}")
+        if new_zone in at.visited:
+            raise ResolutionFailed(f"referral loop at {to_text(new_zone)}", EDE.INVALID_DATA)
+        at.visited.add(new_zone)
+        deleg = Delegation.from_ns(new_zone, c.ns)
+        for rrset in c.glue:
+            deleg.add_addresses(
+                rrset.owner, [address_text(rd) for rd in rrset.rdatas], Provenance.GLUE
+            )
+        self.cache.fill_addresses(deleg, self.clock.now())
+        at.new_cut(deleg)
+
+    def _on_minimised_step(self, at: Attempt, target: Target, ex: Exchange, c: Classified) -> None:
+        if c.kind is ResponseKind.NXDOMAIN:
+            # Relaxed QNAME minimisation: some servers answer NXDOMAIN for empty non-terminals;
+            # confirm with the full name before believing it.
+            if self._tracing:
+                self._emit(
+                    TraceKind.NXDOMAIN,
+                    c.qname,
+                    c.qtype,
+                    at.deleg.zone,
+                    target,
+                    ex,
+                    "for a minimised name; asking the full name",
+                )
+            at.qmin = False
+        else:
+            # Data or NODATA at the minimised name: no zone cut there; one label more.
+            if self._tracing:
+                self._emit(
+                    TraceKind.NO_CUT,
+                    c.qname,
+                    c.qtype,
+                    at.deleg.zone,
+                    target,
+                    ex,
+                    f"no zone cut at {to_text(c.qname)}",
+                )
+            at.known = c.qname
+
+    def _on_failure(
+        self, at: Attempt, target: Target, ex: Exchange, c: Classified, *, minimised: bool
+    ) -> None:
+        """A lame or broken response: this server cannot help with this question."""
+        fb = _FEEDBACK_FOR_RCODE.get(ex.response.rcode, Feedback.LAME)
+        if self._tracing:
+            kind = TraceKind.LAME if fb is Feedback.LAME else TraceKind.ERROR
+            self._emit(kind, c.qname, c.qtype, at.deleg.zone, target, ex, c.reason)
+        if minimised:
+            at.qmin = False  # relaxed mode: retry the full name (Unbound, RFC 9156 §3)
+            return
+        if fb is Feedback.FORMERR and self.selector.use_edns(target.address):
+            # RFC 6891 §7: a server that rejects OPT gets the query again without it.
+            self.selector.report(target.address, fb, at.deleg.zone)
+            return
+        self.selector.report(target.address, fb, at.deleg.zone)
+        at.failed.add(target.address)
+
+    def _on_error(
+        self, at: Attempt, target: Target, qname: bytes, qtype: int, exc: UpstreamError
+    ) -> None:
+        """No usable reply: a timeout, an unreachable server, or a malformed/mismatched one."""
+        if isinstance(exc, UpstreamTimeout):
+            fb = Feedback.TIMEOUT
+        elif isinstance(exc, UpstreamMismatch):
+            fb = Feedback.MISMATCH
+        elif isinstance(exc, UpstreamMalformed):
+            fb = Feedback.MALFORMED
+        else:
+            fb = Feedback.UNREACHABLE
+        self.selector.report(target.address, fb, at.deleg.zone)
+        if self._tracing:
+            self._emit(_KIND_OF_FEEDBACK[fb], qname, qtype, at.deleg.zone, target, None, str(exc))
+        # A timeout may be a lost packet or a busy server: try it again (after the others,
+        # with a doubled timeout) up to max_server_timeouts times, as Unbound's
+        # outbound-msg-retry does. Any other failure would repeat itself.
+        n = at.timeouts[target.address] = at.timeouts.get(target.address, 0) + 1
+        if fb is not Feedback.TIMEOUT or n >= self.limits.max_server_timeouts:
+            at.failed.add(target.address)
+
+    # -- servers ---------------------------------------------------------------------------
 
     def _pick(self, deleg: Delegation, failed: set[str]) -> Generator[Action, Any, Target]:
         """Choose a server of ``deleg`` not yet failed, resolving glueless NS names if needed."""
@@ -385,18 +504,23 @@ class Resolution:
                     skipped = ", ".join(sorted(self._skipped))
                     reasons.append(f"{skipped} not queried: resolver.do_not_query_localhost")
                 why = f" ({'; '.join(reasons)})" if reasons else ""
-                raise NoReachableServers(f"no reachable server for {deleg.zone}{why}")
+                raise NoReachableServers(f"no reachable server for {to_text(deleg.zone)}{why}")
             if self.ns_lookups >= self.limits.max_ns_lookups:
-                raise BudgetExhausted("max_ns_lookups", f"for {deleg.zone}")
+                raise BudgetExhausted("max_ns_lookups", f"for {to_text(deleg.zone)}")
             self.ns_lookups += 1
             ns = missing[0]
             deleg.servers[ns].lookup_tried = True
-            self._emit("subquery", ns, dns.rdatatype.A, deleg.zone, detail=f"address of {ns}")
+            if self._tracing:
+                self._emit(
+                    TraceKind.SUBQUERY, ns, A, deleg.zone, detail=f"address of {to_text(ns)}"
+                )
             addrs: list[str] = []
             for rdtype in self._address_types():
                 sub = yield SubQuery(Question(ns, rdtype))
-                addrs.extend(rd.address for r in sub.answer if r.rdtype == rdtype for rd in r)
-                if sub.rcode != dns.rcode.NOERROR:
+                addrs.extend(
+                    address_text(rd) for r in sub.answer if r.rtype == rdtype for rd in r.rdatas
+                )
+                if sub.rcode != NOERROR:
                     # Only NODATA for A makes AAAA worth asking; a failure would fail again.
                     self.sub_failures.extend(text for _code, text in sub.ede)
                     break
@@ -404,26 +528,25 @@ class Resolution:
                     break
             deleg.add_addresses(ns, addrs, Provenance.RESOLVED)
 
-    def _address_types(self) -> tuple[RdataType, ...]:
-        if self.config.ipv6:
-            return (dns.rdatatype.A, dns.rdatatype.AAAA)
-        return (dns.rdatatype.A,)
+    def _address_types(self) -> tuple[int, ...]:
+        return (A, AAAA) if self.config.ipv6 else (A,)
 
-    def _usable(self, address: str, ns: dns.name.Name, deleg: Delegation) -> bool:
+    def _usable(self, address: str, ns: bytes, deleg: Delegation) -> bool:
         if ":" in address and not self.config.ipv6:
             return False
         # Forward-zone addresses are the operator's explicit choice (e.g. a local dnsmasq).
         if self.config.do_not_query_localhost and not deleg.forward and is_localhost(address):
             if address not in self._skipped:
                 self._skipped.add(address)
-                self._emit(
-                    "skipped",
-                    ns,
-                    dns.rdatatype.A,
-                    deleg.zone,
-                    Target(address, ns),
-                    detail=f"{address} is this machine; resolver.do_not_query_localhost is on",
-                )
+                if self._tracing:
+                    self._emit(
+                        TraceKind.SKIPPED,
+                        ns,
+                        A,
+                        deleg.zone,
+                        Target(address, ns),
+                        detail=f"{address} is this machine; resolver.do_not_query_localhost is on",
+                    )
                 log_localhost_skip(address, ns, deleg.zone)
             return False
         if not self._allowed:
@@ -432,52 +555,29 @@ class Resolution:
         return any(ip in n for n in self._allowed)
 
     def _send(
-        self,
-        target: Target,
-        zone: dns.name.Name,
-        qname: dns.name.Name,
-        qtype: RdataType,
-        forward: bool = False,
+        self, target: Target, zone: bytes, qname: bytes, qtype: int, forward: bool = False
     ) -> Send:
         self.budget.spend_query()
+        rng = self._rng
         if self.config.use_0x20:
-            qname = _randomise_case(qname, self._rng)
+            qname = randomise_case(qname, rng)
         edns = self.selector.use_edns(target.address)
-        request = dns.message.make_query(
+        wire = build_query(
+            rng.getrandbits(16),
             qname,
             qtype,
-            use_edns=0 if edns else False,
-            payload=self.config.edns_payload,
-            want_dnssec=self.config.dnssec_ok and edns,
-        )
-        if not forward:
             # Iterative queries carry RD=0 (RFC 1034 §5.3.1); a forwarder is asked to recurse.
-            request.flags &= ~dns.flags.RD
-        return Send(target, zone, request, self.selector.timeout_for(target.address))
+            rd=forward,
+            edns_payload=self.config.edns_payload if edns else 0,
+            do=self.config.dnssec_ok and edns,
+        )
+        query = OutQuery(wire, qname, qtype)
+        return Send(target, zone, query, self.selector.timeout_for(target.address))
 
-    def _on_error(
-        self,
-        target: Target,
-        zone: dns.name.Name,
-        qname: dns.name.Name,
-        qtype: RdataType,
-        exc: UpstreamError,
-    ) -> None:
-        if isinstance(exc, UpstreamTimeout):
-            fb = Feedback.TIMEOUT
-        elif isinstance(exc, UpstreamMismatch):
-            fb = Feedback.MISMATCH
-        elif isinstance(exc, UpstreamMalformed):
-            fb = Feedback.MALFORMED
-        else:
-            fb = Feedback.UNREACHABLE
-        self.selector.report(target.address, fb, zone)
-        self._emit(fb.value, qname, qtype, zone, target, None, detail=str(exc))
-
-    def _forward_for(self, qname: dns.name.Name) -> Delegation | None:
+    def _forward_for(self, qname: bytes) -> Delegation | None:
         """A fresh copy of the deepest forward zone containing ``qname``, if any."""
         for zone, addresses in self._forwards:
-            if qname.is_subdomain(zone):
+            if in_bailiwick(qname, zone):
                 d = Delegation(zone=zone, forward=True)
                 d.servers[zone] = NameServer(zone, [a for a, _ in addresses], Provenance.HINTS)
                 d.ports = {a: p for a, p in addresses}
@@ -494,10 +594,10 @@ class Resolution:
 
     def _emit(
         self,
-        kind: str,
-        qname: dns.name.Name,
-        qtype: RdataType,
-        zone: dns.name.Name | None = None,
+        kind: TraceKind,
+        qname: bytes,
+        qtype: int,
+        zone: bytes | None = None,
         target: Target | None = None,
         exchange: Exchange | None = None,
         detail: str = "",
@@ -517,42 +617,32 @@ class Resolution:
         if self._trace is not None:
             self._trace(ev)
         if log.isEnabledFor(logging.DEBUG):
-            log.debug("%s %s %s %s", kind, qname, dns.rdatatype.to_text(qtype), detail)
+            log.debug("%s %s %s %s", kind, to_text(qname), type_text(qtype), detail)
 
     @staticmethod
-    def _describe_hit(complete: bool, nx: bool, answer: list[dns.rrset.RRset]) -> str:
+    def _describe_hit(complete: bool, nx: bool, answer: list[RRset]) -> str:
         if not complete:
             return "CNAME chain from cache"
         if answer:
-            return f"answer from cache ({len(answer[0])} record(s), TTL {answer[0].ttl})"
+            return f"answer from cache ({len(answer[0].rdatas)} record(s), TTL {answer[0].ttl})"
         return "NXDOMAIN from cache" if nx else "NODATA from cache"
 
 
-def _ns_list(ns: dns.rrset.RRset) -> str:
-    names = sorted(str(rd.target) for rd in ns)
+def _ns_list(ns: RRset) -> str:
+    names = sorted(to_text(t) for t in ns.rdatas)
     return ", ".join(names[:3]) + (f" +{len(names) - 3}" if len(names) > 3 else "")
 
 
 def _describe(c: Classified) -> str:
+    from rootwalk.wire.convert import rrset_lines  # presentation only
+
     if c.kind is ResponseKind.ANSWER:
-        parts = [
-            f"{r.name} {r.ttl} {dns.rdatatype.to_text(r.rdtype)} {' '.join(map(str, r))}"
-            for r in c.answer
-        ]
-        return "; ".join(parts)[:200]
+        return "; ".join(line for r in c.answer for line in rrset_lines(r))[:200] or c.reason
     if c.kind is ResponseKind.CNAME:
-        return f"chain continues at {c.target}"
+        return f"chain continues at {to_text(c.target)}"
     if c.soa is not None:
-        return f"SOA {c.soa.name}, negative TTL {min(c.soa.ttl, c.soa[0].minimum)}"
+        return f"SOA {to_text(c.soa.owner)}, negative TTL {negative_ttl(c.soa)}"
     return c.reason
-
-
-def _randomise_case(name: dns.name.Name, rng: random.Random) -> dns.name.Name:
-    labels = []
-    for label in name.labels:
-        flip = [97 <= (b | 0x20) <= 122 and rng.random() < 0.5 for b in label]
-        labels.append(bytes(b ^ 0x20 if f else b for b, f in zip(label, flip, strict=True)))
-    return dns.name.Name(labels)
 
 
 @functools.lru_cache(maxsize=16)
@@ -563,15 +653,13 @@ def _allowed_networks(
 
 
 @functools.lru_cache(maxsize=16)
-def _forward_delegations(
-    config: ResolverConfig,
-) -> list[tuple[dns.name.Name, list[tuple[str, int]]]]:
+def _forward_delegations(config: ResolverConfig) -> list[tuple[bytes, list[tuple[str, int]]]]:
     """Forward zones from the config, deepest first so the most specific one wins."""
     zones = [
         (
-            dns.name.from_text(fz.name),
+            from_text(fz.name),
             [parse_forward_address(a, config.upstream_port) for a in fz.addresses],
         )
         for fz in config.forward_zones
     ]
-    return sorted(zones, key=lambda z: len(z[0].labels), reverse=True)
+    return sorted(zones, key=lambda z: len(z[0]), reverse=True)

@@ -27,9 +27,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import dns.name
-import dns.rcode
-import dns.rdataclass
-from dns.rdatatype import RdataType
 
 from rootwalk.cache import Cache, CacheAnswer
 from rootwalk.clock import Clock, SystemClock
@@ -40,12 +37,15 @@ from rootwalk.iterator import Iterator
 from rootwalk.resolution import Question, Result, TraceSink
 from rootwalk.selection import ServerSelector
 from rootwalk.transport import DnsTransport, Transport
+from rootwalk.wire.names import from_dns
+
+SERVFAIL, NXDOMAIN = 2, 3
 
 __all__ = ["Resolver"]
 
 log = logging.getLogger("rootwalk.resolver")
 
-_Key = tuple[dns.name.Name, int, int]
+_Key = tuple[bytes, int, int]
 
 # Questions whose refresh failed, remembered for the failure recheck timer; beyond this many
 # the oldest is forgotten (its next question tries the authorities again, which is safe).
@@ -117,12 +117,17 @@ class Resolver:
 
     async def resolve(
         self,
-        name: dns.name.Name,
-        rdtype: RdataType,
-        rdclass: int = dns.rdataclass.IN,
+        name: bytes | dns.name.Name,
+        rdtype: int,
+        rdclass: int = 1,
         *,
         trace: TraceSink | None = None,
     ) -> Result:
+        """Resolve one question; ``name`` is a wire name (rootwalk.wire.names), or a dnspython
+        name for callers outside the query path (the CLI, tests)."""
+        if not isinstance(name, bytes):
+            name = from_dns(name)
+        rdtype = int(rdtype)
         question = Question(name, rdtype, rdclass)
         if trace is not None:
             return await self._resolve(question, trace)  # traced walks are never shared
@@ -256,7 +261,7 @@ class Resolver:
                 self._failed_refresh(question)
                 return stale
             log.info("SERVFAIL %s: %s", question, exc.reason)
-            return Result(dns.rcode.SERVFAIL, ede=[(int(exc.ede), exc.reason)])
+            return Result(SERVFAIL, ede=[(int(exc.ede), exc.reason)])
         if self._failed:
             self._failed.pop((question.name, question.rdtype, question.rdclass), None)
         return result
@@ -288,7 +293,7 @@ class Resolver:
         if hit is None or (expired_only and not hit.stale):
             return None
         rcode, answer, auth = hit.sections()
-        code = EDE.STALE_NXDOMAIN if rcode == dns.rcode.NXDOMAIN else EDE.STALE_ANSWER
+        code = EDE.STALE_NXDOMAIN if rcode == NXDOMAIN else EDE.STALE_ANSWER
         return Result(rcode, answer, auth, ede=[(int(code), why)], stale=True)
 
     def pending(self) -> list[asyncio.Task[Result]]:
@@ -298,4 +303,4 @@ class Resolver:
 
 def _busy(reason: str) -> Result:
     # RFC 8914 has no code for an overloaded resolver; the front end sends nothing anyway.
-    return Result(dns.rcode.SERVFAIL, ede=[(int(EDE.OTHER), reason)], shed=True)
+    return Result(SERVFAIL, ede=[(int(EDE.OTHER), reason)], shed=True)

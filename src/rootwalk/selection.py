@@ -14,8 +14,6 @@ import enum
 import random
 from dataclasses import dataclass
 
-import dns.name
-
 from rootwalk.cache.infra import InfraCache, ServerStats
 from rootwalk.clock import Clock
 from rootwalk.config import Limits
@@ -49,7 +47,7 @@ class Feedback(enum.Enum):
 @dataclass(frozen=True)
 class Target:
     address: str
-    ns_name: dns.name.Name
+    ns_name: bytes
     port: int | None = None  # None: the resolver's upstream_port
 
 
@@ -62,7 +60,7 @@ class ServerSelector:
         self.limits = limits
         self.rng = rng or random.Random()
 
-    def score(self, address: str, zone: dns.name.Name | None = None) -> float:
+    def score(self, address: str, zone: bytes | None = None) -> float:
         """Expected cost of asking ``address``: lower is better."""
         s = self.infra.get(address)
         if s is None:
@@ -78,7 +76,7 @@ class ServerSelector:
             return backoff + MAX_BACKOFF + penalty
         return (s.srtt if s.srtt is not None else UNKNOWN_RTT) + penalty
 
-    def choose(self, candidates: list[Target], zone: dns.name.Name | None = None) -> Target:
+    def choose(self, candidates: list[Target], zone: bytes | None = None) -> Target:
         """Pick one of ``candidates`` (non-empty): random within the RTT band of the best."""
         scored = [(self.score(t.address, zone), t) for t in candidates]
         best = min(s for s, _ in scored)
@@ -115,7 +113,7 @@ class ServerSelector:
         s.timeouts = 0
         s.backoff_until = 0.0
 
-    def report(self, address: str, feedback: Feedback, zone: dns.name.Name | None = None) -> None:
+    def report(self, address: str, feedback: Feedback, zone: bytes | None = None) -> None:
         s = self.infra.stats(address)
         now = self.clock.monotonic()
         match feedback:

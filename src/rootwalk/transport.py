@@ -20,16 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Protocol
-
-import dns.asyncquery
-import dns.exception
-import dns.flags
-import dns.message
-import dns.rdatatype
 
 from rootwalk.clock import Clock
 from rootwalk.config import ResolverConfig
@@ -40,22 +35,43 @@ from rootwalk.errors import (
     UpstreamTimeout,
     UpstreamUnreachable,
 )
+from rootwalk.wire.message import Response, WireError, parse_response
+from rootwalk.wire.names import lower, to_text
 
-__all__ = ["DnsTransport", "Exchange", "Transport"]
+__all__ = ["DnsTransport", "Exchange", "OutQuery", "Transport"]
+
+_TC = 0x0200
+_QR = 0x8000
+_LEN = struct.Struct("!H")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
+class OutQuery:
+    """An upstream query, rendered: the bytes, and what its reply must echo."""
+
+    wire: bytes
+    qname: bytes  # as sent, 0x20 letter case included
+    qtype: int
+
+    @property
+    def id(self) -> int:
+        return (self.wire[0] << 8) | self.wire[1]
+
+    @property
+    def rd(self) -> bool:
+        return bool(self.wire[2] & 0x01)
+
+
+@dataclass(frozen=True, slots=True)
 class Exchange:
-    response: dns.message.Message
+    response: Response
     rtt: float  # seconds, first send to accepted answer
     tcp: bool  # the answer came over TCP
 
 
 class Transport(Protocol):
-    async def exchange(
-        self, request: dns.message.Message, address: str, port: int, timeout: float
-    ) -> Exchange:
-        """Send ``request`` to address:port; raise an UpstreamError subclass on failure."""
+    async def exchange(self, query: OutQuery, address: str, port: int, timeout: float) -> Exchange:
+        """Send ``query`` to address:port; raise an UpstreamError subclass on failure."""
         ...
 
 
@@ -65,79 +81,36 @@ def map_exceptions() -> Iterator[None]:
         yield
     except UpstreamError:
         raise
-    except (dns.exception.Timeout, TimeoutError) as exc:
+    except TimeoutError as exc:
         raise UpstreamTimeout(str(exc) or "timed out") from exc
-    except dns.message.Truncated as exc:
-        raise UpstreamMalformed("truncated message") from exc
-    except dns.exception.FormError as exc:
-        raise UpstreamMalformed(str(exc)) from exc
-    except (EOFError, ConnectionError) as exc:
+    except (EOFError, ConnectionError, asyncio.IncompleteReadError) as exc:
         raise UpstreamUnreachable(str(exc) or type(exc).__name__) from exc
     except OSError as exc:
         raise UpstreamUnreachable(exc.strerror or str(exc)) from exc
-    except dns.exception.DNSException as exc:
-        raise UpstreamMalformed(str(exc)) from exc
 
 
-class DnsTransport:
-    def __init__(self, config: ResolverConfig, clock: Clock) -> None:
-        self.clock = clock
-        self._allowed = config.allowed_networks()
-        self.case_sensitive = config.use_0x20
-
-    def allowed(self, address: str) -> bool:
-        if not self._allowed:
-            return True
-        ip = ipaddress.ip_address(address)
-        return any(ip in net for net in self._allowed)
-
-    async def exchange(
-        self, request: dns.message.Message, address: str, port: int, timeout: float
-    ) -> Exchange:
-        if not self.allowed(address):
-            # Defence in depth: the engine filters addresses first; this must never send.
-            raise UpstreamUnreachable(f"{address} is outside resolver.upstream_allow")
-        start = self.clock.monotonic()
-        deadline = start + timeout
-        tcp = False
-        with map_exceptions():
-            wire = await _udp_exchange(request.to_wire(), address, port, timeout)
-            response = _parse_reply(request, wire)
-            if response.flags & dns.flags.TC:
-                tcp = True
-                left = max(0.05, deadline - self.clock.monotonic())
-                response = await dns.asyncquery.tcp(request, address, timeout=left, port=port)
-                if not request.is_response(response):
-                    raise UpstreamMismatch("TCP response does not match the query")
-        # DNS 0x20: the echoed question must keep our random letter case exactly.
-        if (
-            self.case_sensitive
-            and response.question
-            and response.question[0].name.to_wire() != request.question[0].name.to_wire()
-        ):
-            raise UpstreamMismatch("0x20 case mismatch in echoed question")
-        return Exchange(response, self.clock.monotonic() - start, tcp)
-
-
-def _parse_reply(request: dns.message.Message, wire: bytes) -> dns.message.Message:
-    """The reply with our ID, or why it is no answer to ``request``."""
+def check_reply(query: OutQuery, wire: bytes, *, case_sensitive: bool) -> Response:
+    """The reply with our ID, parsed; or why it is no answer to ``query``."""
     try:
-        response = dns.message.from_wire(wire, raise_on_truncation=True)
-    except dns.message.Truncated as exc:
-        # TC=1: the header and question are enough to "ask again over TCP" (RFC 7766 §5).
-        response = exc.message()  # type: ignore[no-untyped-call]
-    except dns.exception.DNSException as exc:
+        response = parse_response(wire)
+    except WireError as exc:
         raise UpstreamMalformed(f"unparseable reply: {exc}") from exc
-    # dnspython accepts an error rcode (FORMERR, SERVFAIL, NOTIMP, REFUSED) without a question,
-    # as old servers send them; it is still the server's verdict (FORMERR: retry without EDNS).
-    if request.is_response(response):
-        return response
-    if not response.question:
+    if not response.flags & _QR:
+        raise UpstreamMalformed("reply is not a response (QR=0)")
+    q = response.question
+    if q is None:
+        # An error rcode without a question (old servers' FORMERR, SERVFAIL, NOTIMP, REFUSED)
+        # is still the server's verdict, as dnspython's is_response allows.
+        if response.rcode in (1, 2, 4, 5):
+            return response
         raise UpstreamMismatch("reply carries no question")
-    q = response.question[0]
-    raise UpstreamMismatch(
-        f"reply is for another question ({q.name} {dns.rdatatype.to_text(q.rdtype)})"
-    )
+    if q.qname != lower(query.qname) or q.qtype != query.qtype or q.qclass != 1:
+        raise UpstreamMismatch(f"reply is for another question ({to_text(q.qname)} {q.qtype})")
+    # DNS 0x20: the echoed question must keep our random letter case exactly. The question
+    # name is the first in the message and cannot be compressed.
+    if case_sensitive and wire[12 : 12 + len(query.qname)] != query.qname:
+        raise UpstreamMismatch("0x20 case mismatch in echoed question")
+    return response
 
 
 class _OneReply(asyncio.DatagramProtocol):
@@ -170,3 +143,50 @@ async def _udp_exchange(wire: bytes, address: str, port: int, timeout: float) ->
             return await done
     finally:
         transport.close()
+
+
+async def _tcp_exchange(wire: bytes, address: str, port: int, timeout: float) -> bytes:
+    """One query over a fresh TCP connection (RFC 7766 §5: after TC=1 over UDP)."""
+    async with asyncio.timeout(timeout):
+        reader, writer = await asyncio.open_connection(address, port)
+        try:
+            writer.write(_LEN.pack(len(wire)) + wire)
+            await writer.drain()
+            while True:
+                size = _LEN.unpack(await reader.readexactly(2))[0]
+                data = await reader.readexactly(size)
+                if data[:2] == wire[:2]:
+                    return data
+        finally:
+            writer.close()
+
+
+class DnsTransport:
+    def __init__(self, config: ResolverConfig, clock: Clock) -> None:
+        self.clock = clock
+        self._allowed = config.allowed_networks()
+        self.case_sensitive = config.use_0x20
+
+    def allowed(self, address: str) -> bool:
+        if not self._allowed:
+            return True
+        ip = ipaddress.ip_address(address)
+        return any(ip in net for net in self._allowed)
+
+    async def exchange(self, query: OutQuery, address: str, port: int, timeout: float) -> Exchange:
+        if not self.allowed(address):
+            # Defence in depth: the engine filters addresses first; this must never send.
+            raise UpstreamUnreachable(f"{address} is outside resolver.upstream_allow")
+        start = self.clock.monotonic()
+        deadline = start + timeout
+        tcp = False
+        with map_exceptions():
+            wire = await _udp_exchange(query.wire, address, port, timeout)
+            # TC=1 (read from the header: a truncated body need not parse): ask again over
+            # TCP, which is the answer that counts (RFC 7766 §5).
+            if len(wire) >= 12 and wire[2] & (_TC >> 8):
+                tcp = True
+                left = max(0.05, deadline - self.clock.monotonic())
+                wire = await _tcp_exchange(query.wire, address, port, left)
+            response = check_reply(query, wire, case_sensitive=self.case_sensitive)
+        return Exchange(response, self.clock.monotonic() - start, tcp)

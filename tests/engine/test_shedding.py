@@ -15,24 +15,26 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
+from rootwalk.cache import address_text
 from rootwalk.clock import Clock, FakeClock
 from rootwalk.config import Config
 from rootwalk.lab import Faults, Lab
 from rootwalk.resolution import Result
 from rootwalk.resolver import Resolver
+from rootwalk.wire.names import from_text
 
 from .conftest import make_config
 
-A = dns.rdatatype.A
+A, AAAA = dns.rdatatype.A, dns.rdatatype.AAAA
 DELAY = 0.5  # added by the slow servers; every per-try timeout is above it
 
 
-def n(text: str) -> dns.name.Name:
-    return dns.name.from_text(text)
+def n(text: str) -> bytes:
+    return from_text(text)
 
 
 def addresses(result: Result) -> list[str]:
-    return [rd.address for r in result.answer if r.rdtype == A for rd in r]
+    return [address_text(rd) for r in result.answer if r.rtype in (A, AAAA) for rd in r.rdatas]
 
 
 def config(lab: Lab, max_resolutions: int, jostle_timeout: float = 5.0) -> Config:

@@ -11,24 +11,25 @@ import dns.rcode
 import dns.rdatatype
 import dns.rrset
 
-from rootwalk.cache import Trust
+from rootwalk.cache import Trust, address_text
 from rootwalk.clock import ShiftedClock
 from rootwalk.errors import EDE
 from rootwalk.lab import BOGUS_ADDRESS, Faults, Lab
 from rootwalk.resolution import Result
 from rootwalk.resolver import Resolver
+from rootwalk.wire.names import from_text
 
 from .conftest import make_config
 
 A, AAAA, TXT, MX = dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.TXT, dns.rdatatype.MX
 
 
-def n(text: str) -> dns.name.Name:
-    return dns.name.from_text(text)
+def n(text: str) -> bytes:
+    return from_text(text)
 
 
 def addresses(result: Result) -> list[str]:
-    return [rd.address for r in result.answer if r.rdtype in (A, AAAA) for rd in r]
+    return [address_text(rd) for r in result.answer if r.rtype in (A, AAAA) for rd in r.rdatas]
 
 
 async def ask(resolver: Resolver, name: str, rdtype: dns.rdatatype.RdataType = A) -> Result:
@@ -90,12 +91,12 @@ async def test_glueless_delegation_and_deep_subdelegation(resolver: Resolver) ->
 
 async def test_cname_chains_within_and_across_zones_and_dname(resolver: Resolver) -> None:
     r = await ask(resolver, "c1.example.com")
-    assert [x.rdtype for x in r.answer] == [dns.rdatatype.CNAME] * 3 + [A]
+    assert [x.rtype for x in r.answer] == [dns.rdatatype.CNAME] * 3 + [A]
     assert addresses(r) == ["192.0.2.1"]
     r = await ask(resolver, "cross.example.com")
     assert addresses(r) == ["192.0.2.50"]
     r = await ask(resolver, "www.legacy.example.com")
-    assert r.answer[0].rdtype == dns.rdatatype.DNAME and addresses(r) == ["192.0.2.50"]
+    assert r.answer[0].rtype == dns.rdatatype.DNAME and addresses(r) == ["192.0.2.50"]
 
 
 async def test_cname_loop_and_delegation_loop_fail_fast(resolver: Resolver) -> None:
@@ -118,10 +119,11 @@ async def test_out_of_bailiwick_records_are_never_cached_or_used(
     now = resolver.clock.now()
     for (_name, rdtype), entry in resolver.cache.rrsets.items():
         if rdtype in (A, AAAA):
-            assert BOGUS_ADDRESS not in [rd.address for rd in entry.rrset], entry
+            assert BOGUS_ADDRESS not in [address_text(rd) for rd in entry.rrset.rdatas], entry
     assert not any(q.source[0] == BOGUS_ADDRESS for s in lab.servers.values() for q in s.queries)
     assert (
-        resolver.cache.lookup(n("www.example.org."), A, now).answer[0][0].address != BOGUS_ADDRESS
+        address_text(resolver.cache.lookup(n("www.example.org."), A, now).answer[0].rdatas[0])
+        != BOGUS_ADDRESS
     )  # type: ignore[union-attr]
 
 
@@ -136,12 +138,12 @@ async def test_spoofed_answers_are_ignored(lab: Lab, resolver: Resolver) -> None
     assert addresses(r) == ["192.0.2.1"]
     for (_name, rdtype), entry in resolver.cache.rrsets.items():
         if rdtype == A:
-            assert BOGUS_ADDRESS not in [rd.address for rd in entry.rrset], entry
+            assert BOGUS_ADDRESS not in [address_text(rd) for rd in entry.rrset.rdatas], entry
 
 
 async def test_truncated_answer_is_fetched_over_tcp(lab: Lab, resolver: Resolver) -> None:
     r = await ask(resolver, "big.example.com", TXT)
-    assert r.rcode == dns.rcode.NOERROR and len(r.answer[0]) == 10
+    assert r.rcode == dns.rcode.NOERROR and len(r.answer[0].rdatas) == 10
     assert sum(lab.server(k).count("big.example.com", "TXT", "tcp") for k in EXAMPLE_COM) == 1
 
 

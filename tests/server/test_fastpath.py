@@ -27,6 +27,7 @@ from rootwalk.config import CacheConfig, Config, ServerConfig
 from rootwalk.lab import Lab
 from rootwalk.resolver import Resolver
 from rootwalk.server.app import Server, bind_one
+from rootwalk.wire.names import from_text
 
 from ..engine.conftest import make_config
 
@@ -188,7 +189,7 @@ async def test_flush_and_new_data_invalidate(running: Running) -> None:
     await running.warm("alias.example.com.")
     cache = running.server.resolver.cache
     # The answer depends on www (the CNAME's target): flushing it must drop the rendering.
-    cache.flush(dns.name.from_text("www.example.com."))
+    cache.flush(from_text("www.example.com."))
     before = running.fast
     await running.ask("alias.example.com.")
     assert running.fast == before
@@ -256,7 +257,7 @@ async def test_negative_answers_depend_on_the_chain_target_and_the_nxdomain_cut(
     cache = running.server.resolver.cache
     # NODATA through a CNAME: the negative entry belongs to www (the target), not to alias.
     await running.warm("alias.example.com.", "MX")
-    cache.flush(dns.name.from_text("www.example.com."))
+    cache.flush(from_text("www.example.com."))
     before = running.fast
     await running.ask("alias.example.com.", "MX")
     assert running.fast == before
@@ -267,7 +268,7 @@ async def test_negative_answers_depend_on_the_chain_target_and_the_nxdomain_cut(
     before = running.fast
     await running.ask("x.nope.example.com.")
     assert running.fast == before + 1
-    cache.flush(dns.name.from_text("nope.example.com."))
+    cache.flush(from_text("nope.example.com."))
     await running.ask("x.nope.example.com.")
     assert running.fast == before + 1
 

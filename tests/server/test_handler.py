@@ -24,6 +24,11 @@ from rootwalk.clock import Clock, FakeClock
 from rootwalk.config import Config, ServerConfig
 from rootwalk.resolution import Result
 from rootwalk.server.handler import Handler, header_reply
+from rootwalk.wire.convert import from_dns_rrset
+from rootwalk.wire.message import RRset
+from rootwalk.wire.names import from_dns, from_text, to_dns
+
+from ..unit.helpers import compact
 
 LOCAL = ("127.0.0.1", 40000)
 LAN = ("192.168.1.20", 40000)
@@ -50,27 +55,30 @@ class StubResolver:
         self.asked: list[tuple[dns.name.Name, RdataType]] = []
         self.raise_on: set[str] = set()
 
-    async def resolve(
-        self, name: dns.name.Name, rdtype: RdataType, rdclass: int = dns.rdataclass.IN
-    ) -> Result:
-        self.asked.append((name, rdtype))
+    async def resolve(self, wire_name: bytes, rdtype: int, rdclass: int = 1) -> Result:
+        name = to_dns(wire_name)
+        self.asked.append((name, RdataType.make(rdtype)))
         key = name.to_text().lower()
         if key in self.raise_on:
             raise RuntimeError("boom")
         if key == "www.example.com." and rdtype == dns.rdatatype.A:
-            return Result(dns.rcode.NOERROR, [WWW])
+            return Result(dns.rcode.NOERROR, _c(WWW))
         if key == "alias.example.com." and rdtype == dns.rdatatype.A:
-            return Result(dns.rcode.NOERROR, [ALIAS, WWW])
+            return Result(dns.rcode.NOERROR, _c(ALIAS, WWW))
         if key == "big.example.com." and rdtype == dns.rdatatype.TXT:
-            return Result(dns.rcode.NOERROR, [BIG])
+            return Result(dns.rcode.NOERROR, _c(BIG))
         if key == "nodata.example.com.":
-            return Result(dns.rcode.NOERROR, [], [SOA])
+            return Result(dns.rcode.NOERROR, [], _c(SOA))
         if key == "fail.example.com.":
             return Result(dns.rcode.SERVFAIL, ede=[(22, "no reachable authority")])
         if key == "stale.example.com.":
             stale = dns.rrset.from_text("stale.example.com.", 30, "IN", "A", "192.0.2.7")
-            return Result(dns.rcode.NOERROR, [stale], ede=[(3, "serving stale")], stale=True)
-        return Result(dns.rcode.NXDOMAIN, [], [SOA])
+            return Result(dns.rcode.NOERROR, _c(stale), ede=[(3, "serving stale")], stale=True)
+        return Result(dns.rcode.NXDOMAIN, [], _c(SOA))
+
+
+def _c(*rrsets: dns.rrset.RRset) -> list[RRset]:
+    return [from_dns_rrset(r) for r in rrsets]
 
 
 def make_handler(**server: object) -> tuple[Handler, StubResolver]:
@@ -299,7 +307,7 @@ async def test_rd0_answered_from_cache_only() -> None:
     resp.flags |= dns.flags.AA
     resp.answer.append(WWW)
     res.cache.store(
-        classify(resp, WWW.name, dns.rdatatype.A, dns.name.from_text("example.com")),
+        classify(compact(resp), from_dns(WWW.name), dns.rdatatype.A, from_text("example.com")),
         res.clock.now(),
     )
     r = await exchange(h, q)
@@ -318,7 +326,8 @@ async def test_rd0_miss_is_a_referral_to_the_closest_cached_cut() -> None:
     )
     ref.additional.append(dns.rrset.from_text("ns1.example.com.", 3600, "IN", "A", "192.0.2.53"))
     res.cache.store(
-        classify(ref, WWW.name, dns.rdatatype.A, dns.name.from_text("com")), res.clock.now()
+        classify(compact(ref), from_dns(WWW.name), dns.rdatatype.A, from_text("com")),
+        res.clock.now(),
     )
     res.fake_clock.advance(100)
     q = query("mail.example.com")

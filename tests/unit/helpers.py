@@ -8,15 +8,37 @@ import dns.name
 import dns.rcode
 import dns.rrset
 
+from rootwalk.classify import Classified, classify
+from rootwalk.wire.convert import from_dns_rrset
+from rootwalk.wire.message import Response, RRset, parse_response
+from rootwalk.wire.names import from_text
 
-def n(text: str) -> dns.name.Name:
-    return dns.name.from_text(text)
+
+def n(text: str) -> bytes:
+    """A wire name, as the engine keeps names."""
+    return from_text(text)
 
 
-def rr(text: str) -> dns.rrset.RRset:
-    """One RRset from one presentation-format line: "www.example.com. 300 IN A 1.2.3.4"."""
+def dns_rr(text: str) -> dns.rrset.RRset:
+    """One dnspython RRset from one presentation-format line."""
     name, ttl, cls, rdtype, *rdata = text.split()
     return dns.rrset.from_text(name, int(ttl), cls, rdtype, " ".join(rdata))
+
+
+def rr(text: str) -> RRset:
+    """One compact RRset from one presentation-format line: "www.example.com. 300 IN A 1.2.3.4"."""
+    return from_dns_rrset(dns_rr(text))
+
+
+def compact(msg: dns.message.Message) -> Response:
+    """A hand-made dnspython message as the engine receives it: rendered, then parsed."""
+    return parse_response(msg.to_wire())
+
+
+def cl(
+    msg: dns.message.Message, qname: bytes, qtype: int, zone: bytes, *, recursive: bool = False
+) -> Classified:
+    return classify(compact(msg), qname, int(qtype), zone, recursive=recursive)
 
 
 def response(
@@ -40,7 +62,7 @@ def response(
         (r.additional, additional),
     ):
         for line in lines:
-            new = rr(line)
+            new = dns_rr(line)
             for existing in section:
                 if existing.name == new.name and existing.rdtype == new.rdtype:
                     existing.union_update(new)

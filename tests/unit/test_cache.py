@@ -1,11 +1,10 @@
 import dns.rdatatype
 
 from rootwalk.cache import Cache, Trust
-from rootwalk.classify import classify
 from rootwalk.clock import FakeClock
 from rootwalk.config import CacheConfig
 
-from .helpers import n, response, rr
+from .helpers import cl, n, response, rr
 
 A = dns.rdatatype.A
 
@@ -61,7 +60,7 @@ def test_negative_ttl_is_lesser_of_soa_ttl_and_minimum_and_nxdomain_cuts() -> No
         "nope.example.net.", "A", aa=True, rcode=3,
         authority=["example.net. 120 IN SOA ns.example.net. h.example.net. 1 2 3 4 600"],
     )  # fmt: skip
-    cache.store(classify(r, n("nope.example.net."), A, n("example.net.")), clock.now())
+    cache.store(cl(r, n("nope.example.net."), A, n("example.net.")), clock.now())
     hit = cache.lookup(n("below.nope.example.net."), dns.rdatatype.MX, clock.now())
     assert hit is not None and hit.nxdomain  # RFC 8020: nothing exists below an NXDOMAIN
     assert hit.soa is not None and hit.soa.ttl == 120

@@ -5,26 +5,23 @@ Imports only lower tiers (config, clock, names, delegation, classify): no I/O, n
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-
-import dns.exception
-import dns.name
-import dns.rcode
-import dns.rdatatype
-import dns.rrset
-from dns.rdatatype import RdataType
 
 from rootwalk.cache.infra import InfraCache, ServerStats
 from rootwalk.cache.negative import NegativeCache, NegativeEntry, negative_ttl
 from rootwalk.cache.rrsets import RRsetCache, RRsetEntry, Trust
-from rootwalk.classify import Classified, ResponseKind
+from rootwalk.classify import Classified, ResponseKind, synthesise_cname
 from rootwalk.clock import Clock
 from rootwalk.config import CacheConfig
 from rootwalk.delegation import Delegation, Provenance
 from rootwalk.names import in_bailiwick
+from rootwalk.wire.message import AAAA, CNAME, DNAME, NS, A, RRset
+from rootwalk.wire.names import ROOT, parent
 
 __all__ = [
+    "address_text",
     "Cache",
     "CacheAnswer",
     "InfraCache",
@@ -35,36 +32,45 @@ __all__ = [
     "negative_ttl",
 ]
 
-_ADDRESS_TYPES = (dns.rdatatype.A, dns.rdatatype.AAAA)
+_ADDRESS_TYPES = (A, AAAA)
+
+
+def address_text(rdata: bytes) -> str:
+    """The presentation form of an A or AAAA rdata (what sockets take)."""
+    return socket.inet_ntop(socket.AF_INET if len(rdata) == 4 else socket.AF_INET6, rdata)
+
+
+_ANY = 255
+NOERROR, NXDOMAIN = 0, 3
 
 
 @dataclass
 class CacheAnswer:
     """What the cache knows about a question: a (possibly partial) chain and maybe a verdict."""
 
-    target: dns.name.Name  # end of the chain
-    chain: list[dns.rrset.RRset] = field(default_factory=list)
-    answer: list[dns.rrset.RRset] = field(default_factory=list)
-    soa: dns.rrset.RRset | None = None
+    target: bytes  # end of the chain
+    chain: list[RRset] = field(default_factory=list)
+    answer: list[RRset] = field(default_factory=list)
+    soa: RRset | None = None
     nxdomain: bool = False
     complete: bool = False  # answer or negative verdict found for ``target``
     stale: bool = False
 
-    def sections(self) -> tuple[dns.rcode.Rcode, list[dns.rrset.RRset], list[dns.rrset.RRset]]:
+    def sections(self) -> tuple[int, list[RRset], list[RRset]]:
         """(rcode, answer section, authority section) of a complete answer.
 
         A negative answer keeps its CNAME chain in the answer section and carries the SOA in
         the authority section (RFC 2308 §2.1 and §3).
         """
         if self.answer:
-            return dns.rcode.NOERROR, self.chain + self.answer, []
-        rcode = dns.rcode.NXDOMAIN if self.nxdomain else dns.rcode.NOERROR
+            return NOERROR, self.chain + self.answer, []
+        rcode = NXDOMAIN if self.nxdomain else NOERROR
         return rcode, list(self.chain), [self.soa] if self.soa is not None else []
 
 
-def _aged(rrset: dns.rrset.RRset, ttl: int) -> dns.rrset.RRset:
+def _aged(rrset: RRset, ttl: int) -> RRset:
     """A copy of ``rrset`` carrying the remaining TTL (the cached object is never mutated)."""
-    return dns.rrset.from_rdata_list(rrset.name, ttl, list(rrset))
+    return RRset(rrset.owner, rrset.rtype, rrset.rclass, ttl, rrset.rdatas, rrset.covers)
 
 
 class Cache:
@@ -74,12 +80,12 @@ class Cache:
         self.rrsets = RRsetCache(config, clock.now)
         self.negative = NegativeCache(config, clock.now)
         self.infra = InfraCache(clock.monotonic)
-        self._watcher: Callable[[dns.name.Name | None], None] | None = None
+        self._watcher: Callable[[bytes | None], None] | None = None
 
     def __len__(self) -> int:
         return len(self.rrsets) + len(self.negative)
 
-    def watch(self, callback: Callable[[dns.name.Name | None], None]) -> None:
+    def watch(self, callback: Callable[[bytes | None], None]) -> None:
         """Call ``callback(name)`` when data owned by ``name`` is stored or removed, and
         ``callback(None)`` when everything is flushed.
 
@@ -94,8 +100,8 @@ class Cache:
 
     def lookup(
         self,
-        qname: dns.name.Name,
-        qtype: RdataType,
+        qname: bytes,
+        qtype: int,
         now: float,
         *,
         stale: bool = False,
@@ -106,7 +112,7 @@ class Cache:
         With ``stale`` set, expired entries still inside the serve-stale window count too, and
         everything returned carries the stale-answer TTL (RFC 8767 §4).
         """
-        if qtype == dns.rdatatype.ANY:
+        if qtype == _ANY:
             return None  # never assembled from cache; see RFC 8482 handling in the front end
         out = CacheAnswer(target=qname)
         stale_ttl = self.config.stale_answer_ttl
@@ -133,12 +139,12 @@ class Cache:
                 out.nxdomain = neg.nxdomain
                 out.complete = True
                 return out
-            nxt: dns.name.Name | None = None
-            if qtype != dns.rdatatype.CNAME:
-                cname = self.rrsets.get(name, dns.rdatatype.CNAME, now, stale=stale)
+            nxt: bytes | None = None
+            if qtype != CNAME:
+                cname = self.rrsets.get(name, CNAME, now, stale=stale)
                 if cname is not None and cname.trust.answers_clients:
                     out.chain.append(_aged(cname.rrset, ttl_of(cname.expires)))
-                    nxt = cname.rrset[0].target
+                    nxt = cname.rrset.rdatas[0]
             if nxt is None:
                 nxt = self._dname_step(name, now, stale, out, ttl_of)
                 if out.complete:
@@ -151,25 +157,24 @@ class Cache:
 
     def _dname_step(
         self,
-        name: dns.name.Name,
+        name: bytes,
         now: float,
         stale: bool,
         out: CacheAnswer,
         ttl_of: Callable[[float], int],
-    ) -> dns.name.Name | None:
-        parent = name
-        while len(parent.labels) > 1:
-            parent = parent.parent()
-            entry = self.rrsets.get(parent, dns.rdatatype.DNAME, now, stale=stale)
+    ) -> bytes | None:
+        probe = name
+        while probe != ROOT:
+            probe = parent(probe)
+            entry = self.rrsets.get(probe, DNAME, now, stale=stale)
             if entry is not None and entry.trust.answers_clients:
-                try:
-                    new = name.relativize(parent).derelativize(entry.rrset[0].target)
-                except dns.exception.DNSException:
+                synth = synthesise_cname(name, entry.rrset)
+                if synth is None:
                     return None
                 ttl = ttl_of(entry.expires)
-                synth = dns.rrset.from_text(name, ttl, "IN", "CNAME", new.to_text())
-                out.chain.extend([_aged(entry.rrset, ttl), synth])
-                if new.is_subdomain(parent):
+                out.chain.extend([_aged(entry.rrset, ttl), _aged(synth, ttl)])
+                new = synth.rdatas[0]
+                if in_bailiwick(new, probe):
                     # A DNAME that rewrites names below itself loops: the chain is the
                     # answer (classify.py rule 4, Unbound "DNAME to a subdomain loop").
                     out.target, out.complete = new, True
@@ -177,48 +182,47 @@ class Cache:
                 return new
         return None
 
-    def addresses(self, name: dns.name.Name, now: float) -> list[str]:
+    def addresses(self, name: bytes, now: float) -> list[str]:
         """Cached A and AAAA addresses of ``name``, any trust (for reaching servers only)."""
         found: list[str] = []
         for rdtype in _ADDRESS_TYPES:
             entry = self.rrsets.get(name, rdtype, now)
             if entry is not None:
-                found.extend(rd.address for rd in entry.rrset)
+                found.extend(address_text(rd) for rd in entry.rrset.rdatas)
         return found
 
-    def referral(
-        self, qname: dns.name.Name, now: float
-    ) -> tuple[dns.rrset.RRset, list[dns.rrset.RRset]] | None:
+    def referral(self, qname: bytes, now: float) -> tuple[RRset, list[RRset]] | None:
         """The deepest cached NS set at or above ``qname`` and the cached addresses of its
         servers, with their remaining TTLs: what a non-recursive question gets when its answer
         is not cached (RFC 1034 §4.3.1 step 4; Unbound answer_norec_from_cache)."""
         for _name, entry in self._cuts(qname, now):
             glue = []
-            for rd in entry.rrset:
+            for target in entry.rrset.rdatas:
                 for rdtype in _ADDRESS_TYPES:
-                    addr = self.rrsets.get(rd.target, rdtype, now)
+                    addr = self.rrsets.get(target, rdtype, now)
                     if addr is not None:
                         glue.append(_aged(addr.rrset, addr.ttl(now)))
             return _aged(entry.rrset, entry.ttl(now)), glue
         return None
 
-    def _cuts(self, qname: dns.name.Name, now: float) -> Iterator[tuple[dns.name.Name, RRsetEntry]]:
+    def _cuts(self, qname: bytes, now: float) -> Iterator[tuple[bytes, RRsetEntry]]:
         """Cached NS sets at and above ``qname``, deepest first."""
         name = qname
+        get = self.rrsets.get
         while True:
-            entry = self.rrsets.get(name, dns.rdatatype.NS, now)
+            entry = get(name, NS, now)
             if entry is not None:
                 yield name, entry
-            if name == dns.name.root:
+            if name == ROOT:
                 return
-            name = name.parent()
+            name = parent(name)
 
     def fill_addresses(self, deleg: Delegation, now: float) -> None:
         for server in deleg.servers.values():
             if not server.addresses:
                 deleg.add_addresses(server.name, self.addresses(server.name, now), Provenance.CACHE)
 
-    def closest_delegation(self, qname: dns.name.Name, now: float) -> Delegation | None:
+    def closest_delegation(self, qname: bytes, now: float) -> Delegation | None:
         """The deepest cached zone cut at or above ``qname`` that has a way to reach a server."""
         for name, entry in self._cuts(qname, now):
             deleg = Delegation.from_ns(name, entry.rrset, entry.trust < Trust.AUTH_ANSWER)
@@ -240,22 +244,22 @@ class Cache:
         for rrset in c.chain:
             # A CNAME synthesised from the DNAME before it is not stored: lookups synthesise
             # it again from the cached DNAME (RFC 6672 §3.1), with the DNAME's remaining TTL.
-            if not (after_dname and rrset.rdtype == dns.rdatatype.CNAME):
-                self.rrsets.put(rrset, answer_trust, now, c.sigs.get((rrset.name, rrset.rdtype)))
-            after_dname = rrset.rdtype == dns.rdatatype.DNAME
+            if not (after_dname and rrset.rtype == CNAME):
+                self.rrsets.put(rrset, answer_trust, now, c.sigs.get((rrset.owner, rrset.rtype)))
+            after_dname = rrset.rtype == DNAME
         if c.kind is ResponseKind.ANSWER:
             for rrset in c.answer:
-                self.rrsets.put(rrset, answer_trust, now, c.sigs.get((rrset.name, rrset.rdtype)))
+                self.rrsets.put(rrset, answer_trust, now, c.sigs.get((rrset.owner, rrset.rtype)))
             for rrset in c.glue:
                 self.rrsets.put(rrset, Trust.ADDITIONAL, now)
         elif c.kind is ResponseKind.REFERRAL and c.ns is not None:
-            self.rrsets.put(c.ns, Trust.AUTHORITY, now, c.sigs.get((c.ns.name, c.ns.rdtype)))
+            self.rrsets.put(c.ns, Trust.AUTHORITY, now, c.sigs.get((c.ns.owner, c.ns.rtype)))
             for rrset in c.glue:
                 self.rrsets.put(rrset, Trust.GLUE, now)
         elif c.kind in (ResponseKind.NXDOMAIN, ResponseKind.NODATA) and c.soa is not None:
             self.negative.put(c.target, c.qtype, c.kind is ResponseKind.NXDOMAIN, c.soa, now)
 
-    def flush(self, name: dns.name.Name) -> int:
+    def flush(self, name: bytes) -> int:
         return self.rrsets.remove(name) + self.negative.remove(name)
 
     def flush_all(self) -> None:

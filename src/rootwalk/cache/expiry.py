@@ -13,13 +13,12 @@ from collections.abc import Callable
 from typing import Generic, Protocol, TypeVar
 
 import cachetools
-import dns.name
 
 from rootwalk.config import CacheConfig
 
 __all__ = ["Expiring", "ExpiringStore"]
 
-Key = tuple[dns.name.Name, int]
+Key = tuple[bytes, int]  # (wire owner name, type)
 
 
 class Expiring(Protocol):
@@ -42,7 +41,7 @@ class ExpiringStore(Generic[V]):
             maxsize=maxsize, ttu=ttu, timer=timer
         )
         # Called with the owner name whenever an entry is stored or removed (see Cache.watch).
-        self.on_change: Callable[[dns.name.Name], None] | None = None
+        self.on_change: Callable[[bytes], None] | None = None
 
     def __len__(self) -> int:
         return len(self._data)
@@ -52,7 +51,7 @@ class ExpiringStore(Generic[V]):
         if self.on_change is not None:
             self.on_change(key[0])
 
-    def remove(self, name: dns.name.Name, rdtype: int | None = None) -> int:
+    def remove(self, name: bytes, rdtype: int | None = None) -> int:
         """Drop the entries owned by ``name`` (of type ``rdtype`` only, if given)."""
         keys = [k for k in list(self._data.keys()) if k[0] == name and rdtype in (None, k[1])]
         for k in keys:

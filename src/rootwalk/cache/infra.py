@@ -10,7 +10,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import cachetools
-import dns.name
 
 __all__ = ["InfraCache", "ServerStats"]
 
@@ -24,7 +23,7 @@ class ServerStats:
     timeouts: int = 0  # consecutive
     backoff_until: float = 0.0  # monotonic
     no_edns: bool = False  # answered FORMERR to EDNS: query it without OPT (RFC 6891 §7)
-    lame_for: dict[dns.name.Name, float] = field(default_factory=dict)  # zone -> until
+    lame_for: dict[bytes, float] = field(default_factory=dict)  # zone -> until
     # Sent a reply with our ID that was malformed or answered another (or no) question; such
     # a server is avoided for every zone until then (monotonic).
     broken_until: float = 0.0

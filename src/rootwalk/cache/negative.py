@@ -8,28 +8,32 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import dns.name
-import dns.rrset
-
 from rootwalk.cache.expiry import ExpiringStore
 from rootwalk.config import CacheConfig
+from rootwalk.wire.message import RRset
+from rootwalk.wire.names import ROOT, parent
 
-__all__ = ["NXDOMAIN_KEY", "NegativeCache", "NegativeEntry", "negative_ttl"]
+__all__ = ["NXDOMAIN_KEY", "NegativeCache", "NegativeEntry", "negative_ttl", "soa_minimum"]
 
 # Pseudo-type under which a name's NXDOMAIN is stored (no real RR type is negative).
 NXDOMAIN_KEY = -1
 
 
-def negative_ttl(soa: dns.rrset.RRset) -> int:
+def soa_minimum(soa: RRset) -> int:
+    """The MINIMUM field: the last four octets of an SOA rdata (RFC 1035 §3.3.13)."""
+    return int.from_bytes(soa.rdatas[0][-4:], "big")
+
+
+def negative_ttl(soa: RRset) -> int:
     """RFC 2308 §5: the lesser of the SOA record's TTL and its MINIMUM field."""
-    return int(min(soa.ttl, soa[0].minimum))
+    return min(soa.ttl, soa_minimum(soa))
 
 
 @dataclass(slots=True)
 class NegativeEntry:
-    owner: dns.name.Name  # the name the verdict is about
+    owner: bytes  # the name the verdict is about
     nxdomain: bool
-    soa: dns.rrset.RRset
+    soa: RRset
     expires: float
 
     def ttl(self, now: float) -> int:
@@ -40,9 +44,7 @@ class NegativeCache(ExpiringStore[NegativeEntry]):
     def __init__(self, config: CacheConfig, timer: Callable[[], float]) -> None:
         super().__init__(config, timer, max(1, config.max_entries // 4))
 
-    def put(
-        self, name: dns.name.Name, qtype: int, nxdomain: bool, soa: dns.rrset.RRset, now: float
-    ) -> bool:
+    def put(self, name: bytes, qtype: int, nxdomain: bool, soa: RRset, now: float) -> bool:
         ttl = min(negative_ttl(soa), self._config.max_negative_ttl)
         ttl = max(ttl, min(self._config.min_ttl, self._config.max_negative_ttl))
         if ttl <= 0:
@@ -52,7 +54,7 @@ class NegativeCache(ExpiringStore[NegativeEntry]):
         return True
 
     def get(
-        self, name: dns.name.Name, qtype: int, now: float, *, stale: bool = False
+        self, name: bytes, qtype: int, now: float, *, stale: bool = False
     ) -> NegativeEntry | None:
         """NODATA for (name, qtype), or NXDOMAIN for name or any ancestor (RFC 8020)."""
         entry = self._data.get((name, qtype))
@@ -63,6 +65,6 @@ class NegativeCache(ExpiringStore[NegativeEntry]):
             entry = self._data.get((probe, NXDOMAIN_KEY))
             if entry is not None and (stale or entry.expires > now):
                 return entry
-            if len(probe.labels) <= 1:
+            if probe == ROOT:
                 return None
-            probe = probe.parent()
+            probe = parent(probe)

@@ -10,11 +10,9 @@ import enum
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import dns.name
-import dns.rrset
-
 from rootwalk.cache.expiry import ExpiringStore
 from rootwalk.config import CacheConfig
+from rootwalk.wire.message import RRset
 
 __all__ = ["RRsetCache", "RRsetEntry", "Trust"]
 
@@ -36,15 +34,15 @@ class Trust(enum.IntEnum):
         return self >= Trust.ANSWER
 
 
-Key = tuple[dns.name.Name, int]
+Key = tuple[bytes, int]
 
 
 @dataclass(slots=True)
 class RRsetEntry:
-    rrset: dns.rrset.RRset
+    rrset: RRset
     trust: Trust
     expires: float  # wall-clock seconds
-    sigs: dns.rrset.RRset | None = None
+    sigs: RRset | None = None
 
     def ttl(self, now: float) -> int:
         return max(0, int(self.expires - now))
@@ -55,7 +53,7 @@ class RRsetCache(ExpiringStore[RRsetEntry]):
         super().__init__(config, timer, config.max_entries)
 
     def get(
-        self, name: dns.name.Name, rdtype: int, now: float, *, stale: bool = False
+        self, name: bytes, rdtype: int, now: float, *, stale: bool = False
     ) -> RRsetEntry | None:
         entry = self._data.get((name, rdtype))
         if entry is None or (entry.expires <= now and not stale):
@@ -64,10 +62,10 @@ class RRsetCache(ExpiringStore[RRsetEntry]):
 
     def put(
         self,
-        rrset: dns.rrset.RRset,
+        rrset: RRset,
         trust: Trust,
         now: float,
-        sigs: dns.rrset.RRset | None = None,
+        sigs: RRset | None = None,
     ) -> bool:
         """Store unless it would lower trust; returns whether it was stored.
 
@@ -76,7 +74,7 @@ class RRsetCache(ExpiringStore[RRsetEntry]):
         if rrset.ttl <= 0:
             return False
         ttl = min(max(rrset.ttl, self._config.min_ttl), self._config.max_ttl)
-        key = (rrset.name, rrset.rdtype)
+        key = (rrset.owner, rrset.rtype)
         old = self._data.get(key)
         if old is not None and old.expires > now:
             if trust < old.trust:

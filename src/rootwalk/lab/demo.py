@@ -20,6 +20,7 @@ from rootwalk.lab.world import Lab
 from rootwalk.present import format_event
 from rootwalk.resolution import Result, TraceEvent
 from rootwalk.resolver import Resolver
+from rootwalk.wire.convert import to_dns_rrset
 
 __all__ = ["run_demo"]
 
@@ -33,10 +34,10 @@ _AGAIN = [("www.example.com", "A"), ("www.example.org", "A"), ("example.com", "M
 
 def _summary(result: Result) -> str:
     if result.answer:
-        last = result.answer[-1]
+        last = to_dns_rrset(result.answer[-1])
         data = ", ".join(str(rd) for rd in last)
         return f"{dns.rdatatype.to_text(last.rdtype)} {data} (TTL {last.ttl})"
-    return dns.rcode.to_text(result.rcode)
+    return dns.rcode.to_text(dns.rcode.Rcode.make(result.rcode))
 
 
 def run_demo(args: argparse.Namespace) -> int:

@@ -32,6 +32,9 @@ import dns.exception
 import dns.name
 import dns.rdatatype
 
+from rootwalk.wire.convert import rrset_lines
+from rootwalk.wire.names import from_dns, to_text
+
 if TYPE_CHECKING:
     from rootwalk.server.app import Server
 
@@ -360,7 +363,7 @@ class ControlService:
                 name = dns.name.from_text(args[0])
             except dns.exception.DNSException as exc:
                 return f"error: bad name {args[0]!r}: {exc}\n"
-            return f"ok\n{cache.flush(name)} entries removed\n"
+            return f"ok\n{cache.flush(from_dns(name))} entries removed\n"
         if cmd not in handlers or args:
             return f"error: unknown command {command!r} (stats, flush NAME, flush-all, ...)\n"
         return handlers[cmd]()
@@ -384,7 +387,7 @@ class ControlService:
         for (_name, _rdtype), entry in cache.rrsets.items():
             ttl = int(entry.expires - now)
             trust = entry.trust.name.lower()
-            for line in entry.rrset.to_text().splitlines():
+            for line in rrset_lines(entry.rrset):
                 parts = line.split(None, 2)
                 lines.append(f"{parts[0]} {ttl} {parts[2]} ; {trust}")
         for (name, rdtype), neg in cache.negative.items():
@@ -394,7 +397,7 @@ class ControlService:
                 if neg.nxdomain
                 else f"NODATA {dns.rdatatype.to_text(dns.rdatatype.RdataType.make(rdtype))}"
             )
-            lines.append(f"; {name} {ttl} {kind}")
+            lines.append(f"; {to_text(name)} {ttl} {kind}")
         return "\n".join(lines) + ("\n" if lines else "")
 
 

@@ -66,6 +66,9 @@ from rootwalk.server.blocklist import Blocklist
 from rootwalk.server.local import LocalPolicy
 from rootwalk.server.wirecache import WireCache
 from rootwalk.wire import parse_query_head
+from rootwalk.wire.convert import to_dns_rrset
+from rootwalk.wire.message import RRset
+from rootwalk.wire.names import from_dns
 
 __all__ = ["Handler", "Peer", "ResolverLike", "header_reply"]
 
@@ -99,9 +102,7 @@ class ResolverLike(Protocol):
     cache: Cache
     clock: Clock
 
-    async def resolve(
-        self, name: dns.name.Name, rdtype: RdataType, rdclass: int = dns.rdataclass.IN
-    ) -> Result: ...
+    async def resolve(self, name: bytes, rdtype: int, rdclass: int = 1) -> Result: ...
 
 
 def header_reply(wire: bytes, rcode: int) -> bytes:
@@ -355,9 +356,11 @@ class Handler:
                 )
             reply = self._from_cache(qname, ask)
         else:
-            result = await self.resolver.resolve(qname, ask)
+            result = await self.resolver.resolve(from_dns(qname), ask)
             cache = "stale" if result.stale else "hit" if result.from_cache else "miss"
-            reply = Reply(result.rcode, result.answer, result.authority, result.ede, cache)
+            reply = Reply(
+                result.rcode, _dns(result.answer), _dns(result.authority), result.ede, cache
+            )
             reply.shed = result.shed
         if any_query:
             reply = _minimal_any(qname, reply)
@@ -366,18 +369,22 @@ class Handler:
     def _from_cache(self, qname: dns.name.Name, qtype: RdataType) -> Reply:
         r = self.resolver
         now = r.clock.now()
-        hit = r.cache.lookup(qname, qtype, now, max_chain=r.config.limits.max_cname_chain)
+        key = from_dns(qname)
+        hit = r.cache.lookup(key, qtype, now, max_chain=r.config.limits.max_cname_chain)
         if hit is None or not hit.complete:
-            cut = r.cache.referral(qname, now)
+            cut = r.cache.referral(key, now)
             if cut is not None:
                 ns, glue = cut
-                return Reply(dns.rcode.NOERROR, [], [ns], cache="referral", additional=glue)
+                return Reply(
+                    dns.rcode.NOERROR, [], _dns([ns]), cache="referral", additional=_dns(glue)
+                )
             return Reply(
                 dns.rcode.SERVFAIL,
                 ede=[(EDE.OTHER, "not in cache and recursion not desired (RD=0)")],
                 cache="miss",
             )
-        return Reply(*hit.sections(), cache="hit")
+        rcode, answer, authority = hit.sections()
+        return Reply(rcode, _dns(answer), _dns(authority), cache="hit")
 
     # -- rendering --------------------------------------------------------------------------
 
@@ -430,7 +437,7 @@ class Handler:
         )
 
 
-def _dependencies(qname: dns.name.Name, reply: Reply) -> tuple[dns.name.Name, ...]:
+def _dependencies(qname: dns.name.Name, reply: Reply) -> tuple[bytes, ...]:
     """Every name whose cached data went into ``reply``: a change to any of them voids it.
 
     That is the owners of its records, the question's name (data stored for it later must
@@ -451,7 +458,12 @@ def _dependencies(qname: dns.name.Name, reply: Reply) -> tuple[dns.name.Name, ..
         while name != soa[0]:
             names.add(name)
             name = name.parent()
-    return tuple(names)
+    return tuple(from_dns(name) for name in names)
+
+
+def _dns(rrsets: list[RRset]) -> list[dns.rrset.RRset]:
+    """Engine records as dnspython RRsets, for the dnspython renderer of the slow path."""
+    return [to_dns_rrset(r) for r in rrsets]
 
 
 def _minimal_any(qname: dns.name.Name, reply: Reply) -> Reply:

@@ -25,6 +25,7 @@ that a large list never stops the event loop.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import dns.exception
@@ -38,8 +39,18 @@ from dns.rdatatype import RdataType
 
 from rootwalk.config import ServerConfig
 from rootwalk.errors import ConfigError
-from rootwalk.resolution import Result
 from rootwalk.server.blocklist import Blocklist, build, parse_names, stamp, unreadable
+
+
+@dataclass
+class Result:
+    """A local answer (dnspython records: local data is parsed from configuration text)."""
+
+    rcode: int
+    answer: list[dns.rrset.RRset] = field(default_factory=list)
+    authority: list[dns.rrset.RRset] = field(default_factory=list)
+    ede: list[tuple[int, str]] = field(default_factory=list)
+
 
 __all__ = [
     "LocalPolicy",

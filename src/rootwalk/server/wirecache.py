@@ -17,8 +17,6 @@ from __future__ import annotations
 import struct
 from dataclasses import dataclass, field
 
-import dns.name
-
 from rootwalk.wire import parse_query_head, ttl_offsets
 
 __all__ = ["Seen", "WireAnswer", "WireCache"]
@@ -32,7 +30,7 @@ class WireAnswer:
     ttls: tuple[int, ...]  # offset into ``base``, TTL at ``stored``, offset, TTL, ...
     stored: float  # wall-clock seconds
     expires: float
-    deps: tuple[dns.name.Name, ...]
+    deps: tuple[bytes, ...]
     tally: int  # 0 for NOERROR, 1 for NXDOMAIN (the handler's counter slot)
     head: bytes  # bytes 2..12 of the answer (flags and counts)
     base: bytes  # everything after the question, TTLs as of ``stored``
@@ -73,7 +71,7 @@ class WireCache:
         self.max_entries = max_entries
         self._entries: dict[bytes, WireAnswer] = {}
         # Which entries each owner name's data went into (lists: almost always one key).
-        self._by_name: dict[dns.name.Name, list[bytes]] = {}
+        self._by_name: dict[bytes, list[bytes]] = {}
         # Queries already seen (all but the ID) -> their answers. Always the same dict
         # object (cleared, never replaced): the handler's fast path holds its get method.
         self.seen: dict[bytes, Seen] = {}
@@ -143,7 +141,7 @@ class WireCache:
         wire: bytes,
         qend: int,
         now: float,
-        deps: tuple[dns.name.Name, ...],
+        deps: tuple[bytes, ...],
         tally: int,
     ) -> bool:
         """Keep ``wire`` as the answer for ``key``; False when there is nothing safe to keep.
@@ -177,7 +175,7 @@ class WireCache:
                 keys.append(key)
         return True
 
-    def invalidate(self, name: dns.name.Name | None) -> None:
+    def invalidate(self, name: bytes | None) -> None:
         """Forget every answer built from data owned by ``name``; None forgets everything."""
         if name is None:
             self.clear()
