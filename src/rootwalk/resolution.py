@@ -535,7 +535,7 @@ class Resolution:
         if ":" in address and not self.config.ipv6:
             return False
         # Forward-zone addresses are the operator's explicit choice (e.g. a local dnsmasq).
-        if self.config.do_not_query_localhost and not deleg.forward and is_localhost(address):
+        if self.config.do_not_query_localhost and not deleg.forward and _is_local(address):
             if address not in self._skipped:
                 self._skipped.add(address)
                 if self._tracing:
@@ -549,10 +549,7 @@ class Resolution:
                     )
                 log_localhost_skip(address, ns, deleg.zone)
             return False
-        if not self._allowed:
-            return True
-        ip = ipaddress.ip_address(address)
-        return any(ip in n for n in self._allowed)
+        return not self._allowed or _allowed(address, self.config)
 
     def _send(
         self, target: Target, zone: bytes, qname: bytes, qtype: int, forward: bool = False
@@ -643,6 +640,16 @@ def _describe(c: Classified) -> str:
     if c.soa is not None:
         return f"SOA {to_text(c.soa.owner)}, negative TTL {negative_ttl(c.soa)}"
     return c.reason
+
+
+# Address checks repeat for every server of every question: parse each address once.
+_is_local = functools.lru_cache(maxsize=4096)(is_localhost)
+
+
+@functools.lru_cache(maxsize=4096)
+def _allowed(address: str, config: ResolverConfig) -> bool:
+    ip = ipaddress.ip_address(address)
+    return any(ip in n for n in _allowed_networks(config))
 
 
 @functools.lru_cache(maxsize=16)

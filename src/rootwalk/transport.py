@@ -1,8 +1,8 @@
 """Upstream transport: the only module that opens sockets towards authoritative servers.
 
 UDP first, on a fresh socket connected to the server (so the OS picks a random source port,
-RFC 5452 §9.2, and the kernel drops datagrams from any other address and port) with dnspython's
-random 16-bit ID. What comes back is judged as Unbound's ``outside_network.c`` and
+RFC 5452 §9.2, and the kernel drops datagrams from any other address and port) and a random
+16-bit ID chosen by the engine. What comes back is judged as Unbound's ``outside_network.c`` and
 ``iter_scrub.c`` do:
 
 * a datagram with another ID is a forgery or a late answer to an earlier query: skipped, and
@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import socket
 import struct
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from rootwalk.clock import Clock
 from rootwalk.config import ResolverConfig
@@ -113,36 +114,28 @@ def check_reply(query: OutQuery, wire: bytes, *, case_sensitive: bool) -> Respon
     return response
 
 
-class _OneReply(asyncio.DatagramProtocol):
-    """Waits for the first datagram carrying ``qid`` on a connected UDP socket."""
-
-    def __init__(self, qid: bytes, done: asyncio.Future[bytes]) -> None:
-        self.qid = qid
-        self.done = done
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        # Another ID: a forgery or a stale answer; keep waiting for ours.
-        if data[:2] == self.qid and not self.done.done():
-            self.done.set_result(data)
-
-    def error_received(self, exc: Exception) -> None:
-        # ICMP port/host unreachable, reported on a connected socket: no point waiting.
-        if not self.done.done():
-            self.done.set_exception(exc)
-
-
 async def _udp_exchange(wire: bytes, address: str, port: int, timeout: float) -> bytes:
+    """Send on a fresh connected UDP socket; the first datagram with our ID is the reply.
+
+    A bare non-blocking socket costs far less than an asyncio datagram endpoint (transport
+    and protocol objects) per query; connecting it makes the kernel drop datagrams from any
+    other address or port, and report ICMP unreachable as ConnectionRefusedError."""
     loop = asyncio.get_running_loop()
-    done: asyncio.Future[bytes] = loop.create_future()
-    transport, _ = await loop.create_datagram_endpoint(
-        lambda: _OneReply(wire[:2], done), remote_addr=(address, port)
-    )
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
-        transport.sendto(wire)
+        sock.setblocking(False)
+        sock.connect((address, port))
+        sock.send(wire)
+        qid = wire[:2]
         async with asyncio.timeout(timeout):
-            return await done
+            while True:
+                data = await loop.sock_recv(sock, 65535)
+                # Another ID: a forgery or a stale answer; keep waiting for ours.
+                if data[:2] == qid:
+                    return data
     finally:
-        transport.close()
+        sock.close()
 
 
 async def _tcp_exchange(wire: bytes, address: str, port: int, timeout: float) -> bytes:
@@ -165,13 +158,20 @@ class DnsTransport:
     def __init__(self, config: ResolverConfig, clock: Clock) -> None:
         self.clock = clock
         self._allowed = config.allowed_networks()
+        self._checked: dict[str, bool] = {}  # address -> allowed, parsed once
         self.case_sensitive = config.use_0x20
 
     def allowed(self, address: str) -> bool:
         if not self._allowed:
             return True
-        ip = ipaddress.ip_address(address)
-        return any(ip in net for net in self._allowed)
+        known = self._checked.get(address)
+        if known is None:
+            ip = ipaddress.ip_address(address)
+            known = any(ip in net for net in self._allowed)
+            if len(self._checked) > 4096:
+                self._checked.clear()
+            self._checked[address] = known
+        return known
 
     async def exchange(self, query: OutQuery, address: str, port: int, timeout: float) -> Exchange:
         if not self.allowed(address):

@@ -145,7 +145,7 @@ class Cache:
                 if cname is not None and cname.trust.answers_clients:
                     out.chain.append(_aged(cname.rrset, ttl_of(cname.expires)))
                     nxt = cname.rrset.rdatas[0]
-            if nxt is None:
+            if nxt is None and self.rrsets.dnames_seen:
                 nxt = self._dname_step(name, now, stale, out, ttl_of)
                 if out.complete:
                     return out

@@ -46,6 +46,17 @@ class ExpiringStore(Generic[V]):
     def __len__(self) -> int:
         return len(self._data)
 
+    def _get(self, key: Key) -> V | None:
+        """The entry, or None. A miss (the common case when walking up a name) costs one
+        membership test; cachetools' own ``get`` does more work for it."""
+        data = self._data
+        if key not in data:
+            return None
+        try:
+            return data[key]
+        except KeyError:  # expired between the two reads
+            return None
+
     def _store(self, key: Key, entry: V) -> None:
         self._data[key] = entry
         if self.on_change is not None:

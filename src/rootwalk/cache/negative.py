@@ -57,12 +57,12 @@ class NegativeCache(ExpiringStore[NegativeEntry]):
         self, name: bytes, qtype: int, now: float, *, stale: bool = False
     ) -> NegativeEntry | None:
         """NODATA for (name, qtype), or NXDOMAIN for name or any ancestor (RFC 8020)."""
-        entry = self._data.get((name, qtype))
+        entry = self._get((name, qtype))
         if entry is not None and (stale or entry.expires > now):
             return entry
         probe = name
         while True:
-            entry = self._data.get((probe, NXDOMAIN_KEY))
+            entry = self._get((probe, NXDOMAIN_KEY))
             if entry is not None and (stale or entry.expires > now):
                 return entry
             if probe == ROOT:

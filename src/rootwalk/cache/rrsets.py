@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from rootwalk.cache.expiry import ExpiringStore
 from rootwalk.config import CacheConfig
-from rootwalk.wire.message import RRset
+from rootwalk.wire.message import DNAME, RRset
 
 __all__ = ["RRsetCache", "RRsetEntry", "Trust"]
 
@@ -51,11 +51,13 @@ class RRsetEntry:
 class RRsetCache(ExpiringStore[RRsetEntry]):
     def __init__(self, config: CacheConfig, timer: Callable[[], float]) -> None:
         super().__init__(config, timer, config.max_entries)
+        # DNAMEs are rare: until one is stored, lookups need not look for one above a name.
+        self.dnames_seen = False
 
     def get(
         self, name: bytes, rdtype: int, now: float, *, stale: bool = False
     ) -> RRsetEntry | None:
-        entry = self._data.get((name, rdtype))
+        entry = self._get((name, rdtype))
         if entry is None or (entry.expires <= now and not stale):
             return None
         return entry
@@ -85,4 +87,6 @@ class RRsetCache(ExpiringStore[RRsetEntry]):
                 return False
         entry = RRsetEntry(rrset, trust, now + ttl, sigs)
         self._store(key, entry)
+        if rrset.rtype == DNAME:
+            self.dnames_seen = True
         return True
