@@ -65,10 +65,11 @@ from rootwalk.server.acl import AccessControl, Action
 from rootwalk.server.blocklist import Blocklist
 from rootwalk.server.local import LocalPolicy
 from rootwalk.server.wirecache import WireCache
-from rootwalk.wire import parse_query_head
+from rootwalk.wire import QueryHead, parse_query_head
 from rootwalk.wire.convert import to_dns_rrset
-from rootwalk.wire.message import RRset
-from rootwalk.wire.names import from_dns
+from rootwalk.wire.message import CNAME, SOA, RRset
+from rootwalk.wire.names import from_dns, is_subdomain, parent, to_dns, to_text
+from rootwalk.wire.render import edns_ede, render_message
 
 __all__ = ["Handler", "Peer", "ResolverLike", "header_reply"]
 
@@ -78,6 +79,7 @@ qlog = logging.getLogger("rootwalk.query")
 Peer = tuple[Any, ...]
 
 _QR = 0x8000
+_TC = 0x0200
 _RD = 0x0100
 _RA = 0x0080
 _CD = 0x0010
@@ -87,6 +89,19 @@ _HEADER = struct.Struct("!HHHHHH")
 _FORMERR_TYPES = frozenset({dns.rdatatype.OPT, dns.rdatatype.TSIG, dns.rdatatype.TKEY})
 _REFUSED_TYPES = frozenset({dns.rdatatype.AXFR, dns.rdatatype.IXFR})
 _NOTIMP_TYPES = frozenset({dns.rdatatype.MAILA, dns.rdatatype.MAILB})
+# Question types the wire path leaves to the full path (their answers are special).
+_SPECIAL_TYPES = frozenset(
+    int(t) for t in (*_FORMERR_TYPES, *_REFUSED_TYPES, *_NOTIMP_TYPES, dns.rdatatype.ANY)
+)
+_RCODE_STAT = {int(r): f"rcode_{dns.rcode.to_text(r)}" for r in dns.rcode.Rcode}
+
+
+class _NotPlain:
+    """The wire path's "not mine": the question goes to the full (dnspython) path."""
+
+
+_NOT_PLAIN = _NotPlain()
+
 # RFC 8482 §4.2 and Cloudflare use a TTL in this range for the synthesized HINFO.
 _HINFO_TTL = 3600
 # Client addresses whose access decision the fast path remembers (then it starts over).
@@ -250,6 +265,12 @@ class Handler:
         if opcode != dns.opcode.QUERY:
             stats["rcode_NOTIMP"] += 1
             return header_reply(wire, dns.rcode.NOTIMP)
+        if action is not Action.REFUSE:
+            head = parse_query_head(wire, self.edns_payload)
+            if head is not None:
+                plain = await self._answer_plain(wire, head, peer, tcp, started)
+                if not isinstance(plain, _NotPlain):
+                    return plain
         try:
             query = dns.message.from_wire(wire)
         except dns.message.UnknownTSIGKey:
@@ -311,6 +332,66 @@ class Handler:
         if self.query_log:
             self._log_query(query, peer, reply, tcp, started)
         return wire
+
+    async def _answer_plain(
+        self, qwire: bytes, head: QueryHead, peer: Peer, tcp: bool, started: float
+    ) -> bytes | None | _NotPlain:
+        """A plain recursive IN question (rootwalk.wire.parse_query_head), answered from the
+        engine's compact records and rendered without dnspython: the cold path of a client
+        question. ``_NOT_PLAIN`` when the question needs the full path after all (a special
+        type, or local data or a blocklist that has a say on the name)."""
+        key, qend, udp_size = head
+        qtype = (key[-3] << 8) | key[-2]
+        if qtype in _SPECIAL_TYPES:
+            return _NOT_PLAIN
+        name = key[:-3] + b"\x00"
+        if self.local is not None and self.local.answer(to_dns(name), RdataType.make(qtype)):
+            return _NOT_PLAIN
+        result = await self.resolver.resolve(name, qtype)
+        stats = self.stats
+        if result.shed:
+            stats["dropped_shed"] += 1
+            return None  # as Unbound: a dropped question is retried; a SERVFAIL is believed
+        variant = key[-1]
+        client_edns = bool(variant & 1)
+        flags = _QR | _RA | (((qwire[2] << 8) | qwire[3]) & (_RD | _CD))
+        opt = None
+        if client_edns:
+            options = b"".join(edns_ede(code, text[:_EDE_TEXT_MAX]) for code, text in result.ede)
+            opt = (self.edns_payload, 0x8000 if variant & 2 else 0, options)
+        qid = (qwire[0] << 8) | qwire[1]
+        qname = qwire[12 : 12 + len(name)]  # the client's spelling (0x20 case kept)
+        sections = (result.answer, result.authority, ())
+        out = render_message(qid, flags | result.rcode, qname, qtype, sections, opt=opt)
+        max_size = 65535 if tcp else udp_size
+        if len(out) > max_size:
+            if tcp:  # larger than a DNS message can be: nothing sensible but a failure
+                stats["too_big"] += 1
+                flags |= dns.rcode.SERVFAIL
+            else:
+                stats["truncated"] += 1
+                flags |= _TC | result.rcode
+            out = render_message(qid, flags, qname, qtype, ((), (), ()), opt=opt)
+        cache = "stale" if result.stale else "hit" if result.from_cache else "miss"
+        stats[_RCODE_STAT.get(result.rcode) or f"rcode_{result.rcode}"] += 1
+        stats[f"cache_{cache}"] += 1
+        if cache == "hit" and not result.ede and result.rcode in (0, 3) and not out[2] & 0x02:
+            tally = 1 if result.rcode == dns.rcode.NXDOMAIN else 0
+            deps = _wire_dependencies(name, result.answer, result.authority)
+            self.wire.put(key, out, qend, self._now(), deps, tally)
+        if self.query_log:
+            ms = (time.monotonic() - started) * 1000.0
+            qlog.info(
+                "query %s %s %s %s %s %.1fms cache=%s",
+                _client(peer),
+                "tcp" if tcp else "udp",
+                to_text(name),
+                dns.rdatatype.to_text(RdataType.make(qtype)),
+                dns.rcode.to_text(dns.rcode.Rcode.make(result.rcode)),
+                ms,
+                cache,
+            )
+        return out
 
     def _keep(self, qwire: bytes, wire: bytes, reply: Reply) -> None:
         """Store a rendered cache hit for ``fast`` when the question is one it can key."""
@@ -459,6 +540,27 @@ def _dependencies(qname: dns.name.Name, reply: Reply) -> tuple[bytes, ...]:
             names.add(name)
             name = name.parent()
     return tuple(from_dns(name) for name in names)
+
+
+def _wire_dependencies(
+    qname: bytes, answer: list[RRset], authority: list[RRset]
+) -> tuple[bytes, ...]:
+    """``_dependencies`` for compact records (wire names)."""
+    names = {r.owner for r in answer}
+    names.update(r.owner for r in authority)
+    names.add(qname)
+    target = qname
+    for rrset in answer:
+        if rrset.rtype == CNAME and rrset.owner == target:
+            target = rrset.rdatas[0]
+            names.add(target)
+    soa = [r.owner for r in authority if r.rtype == SOA]
+    if soa and is_subdomain(target, soa[0]):
+        name = target
+        while name != soa[0]:
+            names.add(name)
+            name = parent(name)
+    return tuple(names)
 
 
 def _dns(rrsets: list[RRset]) -> list[dns.rrset.RRset]:
