@@ -150,7 +150,13 @@ class Resolver:
             # ActiveRequestCleanup): a waiter being cancelled must not drop shared work.
             task.add_done_callback(functools.partial(self._landed, key, flight))
         try:
-            if not flight.task.done() and self.config.cache.serve_stale:
+            # Only a question with expired data to fall back on needs the client timer: the
+            # rest just wait (asyncio.wait costs a timer and futures per question).
+            if (
+                not flight.task.done()
+                and self.config.cache.serve_stale
+                and self._has_expired(question)
+            ):
                 stale = await self._wait_or_stale(question, flight.task)
                 if stale is not None:
                     return stale
@@ -275,6 +281,10 @@ class Resolver:
             max_chain=self.config.limits.max_cname_chain,
         )
         return hit if hit is not None and hit.complete else None
+
+    def _has_expired(self, question: Question) -> bool:
+        hit = self._lookup(question, stale=True)
+        return hit is not None and hit.stale
 
     def _answer_from_cache(self, question: Question) -> Result | None:
         """What Resolution.run answers from the cache without sending anything, or None."""
