@@ -14,7 +14,7 @@ import logging
 import random
 from dataclasses import dataclass
 
-from rootwalk.cache import Cache
+from rootwalk.cache import CacheView
 from rootwalk.clock import Clock
 from rootwalk.config import Config, Limits
 from rootwalk.delegation import Delegation
@@ -55,7 +55,7 @@ class Iterator:
     def __init__(
         self,
         config: Config,
-        cache: Cache,
+        cache: CacheView,
         selector: ServerSelector,
         transport: Transport,
         hints: Delegation,
@@ -97,10 +97,10 @@ class Iterator:
         ``PRIME_TIMEOUT`` seconds of the client's time; on any failure (SERVFAIL, silence,
         a lame or broken reply) the question goes on from the hint addresses.
         """
-        if self.cache.rrsets.get(ROOT, NS, self.clock.now()) is not None:
+        if self.cache.lookup(ROOT, NS, self.clock.now()) is not None:
             return
         async with self._priming:
-            if self.cache.rrsets.get(ROOT, NS, self.clock.now()) is not None:
+            if self.cache.lookup(ROOT, NS, self.clock.now()) is not None:
                 return
             left = walk.deadline - self.clock.monotonic()
             limits = dataclasses.replace(self.config.limits, max_server_timeouts=1)

@@ -30,7 +30,7 @@ from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from rootwalk.cache import Cache, address_text
+from rootwalk.cache import CacheView, address_text
 from rootwalk.cache.negative import negative_ttl
 from rootwalk.classify import Classified, ResponseKind, classify
 from rootwalk.clock import Clock
@@ -252,7 +252,7 @@ class Resolution:
         *,
         config: ResolverConfig,
         limits: Limits,
-        cache: Cache,
+        cache: CacheView,
         selector: ServerSelector,
         hints: Delegation,
         clock: Clock,

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import dns.name
 
-from rootwalk.cache import Cache, CacheAnswer
+from rootwalk.cache import Cache, CacheAnswer, CacheView, InfraCache
 from rootwalk.clock import Clock, SystemClock
 from rootwalk.config import Config
 from rootwalk.errors import EDE, ResolverError
@@ -68,12 +68,16 @@ class Resolver:
         *,
         clock: Clock | None = None,
         transport: Transport | None = None,
+        cache: CacheView | None = None,
         rng: random.Random | None = None,
     ) -> None:
         self.config = config
         self.clock = clock or SystemClock()
-        self.cache = Cache(config.cache, self.clock)
-        self.selector = ServerSelector(self.cache.infra, self.clock, config.limits, rng)
+        # The data cache is a seam (CacheView): the in-process Cache unless one is given.
+        self.cache: CacheView = cache if cache is not None else Cache(config.cache, self.clock)
+        # What is known of each server (RTT, timeouts, EDNS, lameness) is this resolver's own.
+        self.infra = InfraCache(self.clock.monotonic)
+        self.selector = ServerSelector(self.infra, self.clock, config.limits, rng)
         self.transport = transport or DnsTransport(config.resolver, self.clock)
         self.hints = load_hints(Path(config.resolver.root_hints))
         self.iterator = Iterator(

@@ -171,7 +171,7 @@ async def test_one_dead_server_costs_one_initial_timeout_at_most(lab: Lab, fault
     took = None
     for i in range(20):  # until selection happens to try the dead server first (bounded)
         # Forget what was measured, as if both servers were new (the worst case for a client).
-        resolver.cache.infra.clear()
+        resolver.infra.clear()
         dead.reset_counters()
         r, t = await timed(resolver, f"host{i}.example.com")
         assert r.rcode == dns.rcode.NXDOMAIN

@@ -10,7 +10,7 @@ import dns.rcode
 import dns.rdatatype
 import pytest
 
-from rootwalk.cache import Cache, address_text
+from rootwalk.cache import Cache, InfraCache, address_text
 from rootwalk.clock import FakeClock
 from rootwalk.config import CacheConfig, Limits, ResolverConfig
 from rootwalk.errors import NoReachableServers, ResolutionFailed
@@ -46,7 +46,7 @@ def make_resolution(
         config=config or ResolverConfig(do_not_query_localhost=False),
         limits=Limits(),
         cache=cache,
-        selector=ServerSelector(cache.infra, clock, Limits()),
+        selector=ServerSelector(InfraCache(clock.monotonic), clock, Limits()),
         hints=HINTS,
         clock=clock,
         budget=Budget(Limits()),
@@ -185,7 +185,7 @@ def test_do_not_query_localhost_skips_loopback_servers_and_says_why() -> None:
         config=ResolverConfig(qname_minimisation=False),  # the default: do_not_query_localhost
         limits=Limits(),
         cache=cache,
-        selector=ServerSelector(cache.infra, clock, Limits()),
+        selector=ServerSelector(InfraCache(clock.monotonic), clock, Limits()),
         hints=hints,
         clock=clock,
         budget=Budget(Limits()),
@@ -209,7 +209,7 @@ def test_a_zone_served_only_from_localhost_fails_naming_the_setting() -> None:
         config=ResolverConfig(),
         limits=Limits(),
         cache=cache,
-        selector=ServerSelector(cache.infra, clock, Limits()),
+        selector=ServerSelector(InfraCache(clock.monotonic), clock, Limits()),
         hints=hints,
         clock=clock,
         budget=Budget(Limits()),

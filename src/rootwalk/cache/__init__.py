@@ -8,6 +8,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from rootwalk.cache.infra import InfraCache, ServerStats
 from rootwalk.cache.negative import NegativeCache, NegativeEntry, negative_ttl
@@ -24,6 +25,9 @@ __all__ = [
     "address_text",
     "Cache",
     "CacheAnswer",
+    "CacheSizes",
+    "CacheView",
+    "DumpEntry",
     "InfraCache",
     "NegativeEntry",
     "RRsetEntry",
@@ -73,28 +77,91 @@ def _aged(rrset: RRset, ttl: int) -> RRset:
     return RRset(rrset.owner, rrset.rtype, rrset.rclass, ttl, rrset.rdatas, rrset.covers)
 
 
+class CacheView(Protocol):
+    """The cache as the engine, the front end and ``ctl`` see it (the seam a shared second
+    tier, e.g. Redis/Valkey for a fleet, would implement). Names are wire names."""
+
+    def __len__(self) -> int: ...
+
+    def lookup(
+        self, qname: bytes, qtype: int, now: float, *, stale: bool = False, max_chain: int = 12
+    ) -> CacheAnswer | None: ...
+
+    def closest_delegation(self, qname: bytes, now: float) -> Delegation | None: ...
+
+    def referral(self, qname: bytes, now: float) -> tuple[RRset, list[RRset]] | None: ...
+
+    def fill_addresses(self, deleg: Delegation, now: float) -> None: ...
+
+    def store(self, c: Classified, now: float) -> None: ...
+
+    def flush(self, name: bytes) -> int: ...
+
+    def flush_all(self) -> CacheSizes: ...
+
+    def sizes(self) -> CacheSizes: ...
+
+    def dump(self, now: float) -> Iterator[DumpEntry]: ...
+
+    def subscribe(self, callback: Callable[[bytes | None], None]) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSizes:
+    rrsets: int
+    negative: int
+
+
+@dataclass(frozen=True, slots=True)
+class DumpEntry:
+    """One cached item for ``ctl dump-cache``: an RRset, or a negative verdict (rrset None)."""
+
+    name: bytes
+    rdtype: int
+    ttl: int
+    trust: str  # for an RRset; "nxdomain" or "nodata" for a negative entry
+    rrset: RRset | None
+
+
 class Cache:
+    """RRsets and negative answers, by TTL, with trust ranks (RFC 2181 §5.4.1, RFC 2308).
+
+    The in-process implementation of ``CacheView``: two ``ExpiringStore`` maps (cachetools
+    TLRU) keyed by (wire name, type). It follows CNAME/DNAME links, finds the closest zone
+    cut, and tells subscribers which names changed, so derived caches (the front end's
+    rendered answers) stay consistent without this tier knowing about them.
+    """
+
     def __init__(self, config: CacheConfig, clock: Clock) -> None:
         self.config = config
         self.clock = clock
         self.rrsets = RRsetCache(config, clock.now)
         self.negative = NegativeCache(config, clock.now)
-        self.infra = InfraCache(clock.monotonic)
-        self._watcher: Callable[[bytes | None], None] | None = None
+        self._subscribers: list[Callable[[bytes | None], None]] = []
 
     def __len__(self) -> int:
         return len(self.rrsets) + len(self.negative)
 
-    def watch(self, callback: Callable[[bytes | None], None]) -> None:
+    def subscribe(self, callback: Callable[[bytes | None], None]) -> None:
         """Call ``callback(name)`` when data owned by ``name`` is stored or removed, and
-        ``callback(None)`` when everything is flushed.
+        ``callback(None)`` when everything is flushed. Any number may subscribe."""
+        self._subscribers.append(callback)
+        self.rrsets.on_change = self.negative.on_change = self._changed
 
-        Caches derived from this one (the front end's rendered answers) use it to stay
-        consistent without this tier knowing about them: data flows downwards only.
-        """
-        self._watcher = callback
-        self.rrsets.on_change = callback
-        self.negative.on_change = callback
+    def _changed(self, name: bytes | None) -> None:
+        for callback in self._subscribers:
+            callback(name)
+
+    def sizes(self) -> CacheSizes:
+        return CacheSizes(len(self.rrsets), len(self.negative))
+
+    def dump(self, now: float) -> Iterator[DumpEntry]:
+        for (name, rdtype), entry in self.rrsets.items():
+            ttl = int(entry.expires - now)
+            yield DumpEntry(name, rdtype, ttl, entry.trust.name.lower(), entry.rrset)
+        for (name, rdtype), neg in self.negative.items():
+            kind = "nxdomain" if neg.nxdomain else "nodata"
+            yield DumpEntry(name, rdtype, int(neg.expires - now), kind, None)
 
     # -- reading -------------------------------------------------------------------------
 
@@ -262,9 +329,10 @@ class Cache:
     def flush(self, name: bytes) -> int:
         return self.rrsets.remove(name) + self.negative.remove(name)
 
-    def flush_all(self) -> None:
+    def flush_all(self) -> CacheSizes:
+        """Forget everything; returns what was there."""
+        before = self.sizes()
         self.rrsets.clear()
         self.negative.clear()
-        self.infra.clear()
-        if self._watcher is not None:
-            self._watcher(None)
+        self._changed(None)
+        return before

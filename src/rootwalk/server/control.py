@@ -371,33 +371,32 @@ class ControlService:
     def _flush_all(self) -> str:
         # Counted before the flush so the operator sees what went (as Unbound's "ok removed
         # N rrsets, M messages..."); the rendered answers are derived and go with the cache.
-        cache = self.server.resolver.cache
-        rrsets, negative, infra = len(cache.rrsets), len(cache.negative), len(cache.infra)
+        resolver = self.server.resolver
+        infra = len(resolver.infra)
         wire = len(self.server.handler.wire)
-        cache.flush_all()
+        gone = resolver.cache.flush_all()
+        resolver.infra.clear()
         return (
-            f"ok\nremoved {rrsets} rrsets, {negative} negative answers, {wire} rendered "
-            f"answers and {infra} server (RTT) entries\n"
+            f"ok\nremoved {gone.rrsets} rrsets, {gone.negative} negative answers, {wire} "
+            f"rendered answers and {infra} server (RTT) entries\n"
         )
 
     def _dump(self) -> str:
         cache = self.server.resolver.cache
         now = self.server.resolver.clock.now()
         lines = []
-        for (_name, _rdtype), entry in cache.rrsets.items():
-            ttl = int(entry.expires - now)
-            trust = entry.trust.name.lower()
-            for line in rrset_lines(entry.rrset):
-                parts = line.split(None, 2)
-                lines.append(f"{parts[0]} {ttl} {parts[2]} ; {trust}")
-        for (name, rdtype), neg in cache.negative.items():
-            ttl = int(neg.expires - now)
+        for item in cache.dump(now):
+            if item.rrset is not None:
+                for line in rrset_lines(item.rrset):
+                    parts = line.split(None, 2)
+                    lines.append(f"{parts[0]} {item.ttl} {parts[2]} ; {item.trust}")
+                continue
             kind = (
                 "NXDOMAIN"
-                if neg.nxdomain
-                else f"NODATA {dns.rdatatype.to_text(dns.rdatatype.RdataType.make(rdtype))}"
+                if item.trust == "nxdomain"
+                else f"NODATA {dns.rdatatype.to_text(dns.rdatatype.RdataType.make(item.rdtype))}"
             )
-            lines.append(f"; {to_text(name)} {ttl} {kind}")
+            lines.append(f"; {to_text(item.name)} {item.ttl} {kind}")
         return "\n".join(lines) + ("\n" if lines else "")
 
 

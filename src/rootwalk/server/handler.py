@@ -56,7 +56,7 @@ import dns.rdatatype
 import dns.rrset
 from dns.rdatatype import RdataType
 
-from rootwalk.cache import Cache
+from rootwalk.cache import CacheView
 from rootwalk.clock import Clock
 from rootwalk.config import Config
 from rootwalk.errors import EDE
@@ -114,7 +114,7 @@ class ResolverLike(Protocol):
     """What the handler needs of rootwalk.resolver.Resolver (tests pass stand-ins)."""
 
     config: Config
-    cache: Cache
+    cache: CacheView
     clock: Clock
 
     async def resolve(self, name: bytes, rdtype: int, rdclass: int = 1) -> Result: ...
@@ -151,7 +151,7 @@ class Handler:
         # Answers given by ``fast``: UDP NOERROR, UDP NXDOMAIN, TCP NOERROR, TCP NXDOMAIN.
         self.fast_tally = [0, 0, 0, 0]
         self.wire = WireCache(config.cache.wire_answers)
-        resolver.cache.watch(self.wire.invalidate)
+        resolver.cache.subscribe(self.wire.invalidate)
         self._seen = self.wire.seen.get
         self._now = resolver.clock.now
         self.configure(config, blocklist=blocklist)
