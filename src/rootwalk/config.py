@@ -8,6 +8,7 @@ docs/configuration.md.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
 import ipaddress
 import tomllib
@@ -21,6 +22,7 @@ import dns.exception
 import dns.name
 
 from rootwalk.errors import ConfigError
+from rootwalk.wire.names import from_text, label_count
 
 __all__ = [
     "ACL_ACTIONS",
@@ -182,7 +184,27 @@ class ResolverConfig:
     forward_zones: tuple[ForwardZone, ...] = ()
 
     def allowed_networks(self) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-        return [ipaddress.ip_network(n, strict=False) for n in self.upstream_allow]
+        return list(self.networks)
+
+    # Typed forms of the text settings, parsed once per configuration (the engine reads them
+    # for every server it picks). Valid text is guaranteed by _validate before use.
+    @functools.cached_property
+    def networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """``upstream_allow`` as networks."""
+        return tuple(ipaddress.ip_network(n, strict=False) for n in self.upstream_allow)
+
+    @functools.cached_property
+    def forwards(self) -> tuple[tuple[bytes, tuple[tuple[str, int], ...]], ...]:
+        """``forward_zones`` as (wire name, ((address, port), ...)), deepest zone first so that
+        the most specific one wins."""
+        zones = [
+            (
+                from_text(fz.name),
+                tuple(parse_forward_address(a, self.upstream_port) for a in fz.addresses),
+            )
+            for fz in self.forward_zones
+        ]
+        return tuple(sorted(zones, key=lambda z: label_count(z[0]), reverse=True))
 
 
 @dataclass(frozen=True)

@@ -34,7 +34,7 @@ from rootwalk.cache import CacheView, address_text
 from rootwalk.cache.negative import negative_ttl
 from rootwalk.classify import Classified, ResponseKind, classify
 from rootwalk.clock import Clock
-from rootwalk.config import Limits, ResolverConfig, parse_forward_address
+from rootwalk.config import Limits, ResolverConfig
 from rootwalk.delegation import Delegation, NameServer, Provenance
 from rootwalk.errors import (
     EDE,
@@ -50,7 +50,7 @@ from rootwalk.names import in_bailiwick, is_localhost, minimise
 from rootwalk.selection import Feedback, ServerSelector, Target
 from rootwalk.transport import Exchange, OutQuery
 from rootwalk.wire.message import AAAA, CNAME, DS, SOA, A, RRset
-from rootwalk.wire.names import from_text, randomise_case, to_text
+from rootwalk.wire.names import randomise_case, to_text
 from rootwalk.wire.render import build_query
 
 __all__ = [
@@ -273,8 +273,8 @@ class Resolution:
         self._trace = trace
         self._tracing = trace is not None or log.isEnabledFor(logging.DEBUG)
         self._rng = rng or random.Random()
-        self._allowed = _allowed_networks(config)
-        self._forwards = _forward_delegations(config)
+        self._allowed = config.networks
+        self._forwards = config.forwards
         self._qmin_type = 2 if config.qname_minimisation_type == "NS" else _QTYPE_A
         self.ns_lookups = 0
         # Why glueless NS lookups failed, for the EDE text when no server is left.
@@ -649,24 +649,4 @@ _is_local = functools.lru_cache(maxsize=4096)(is_localhost)
 @functools.lru_cache(maxsize=4096)
 def _allowed(address: str, config: ResolverConfig) -> bool:
     ip = ipaddress.ip_address(address)
-    return any(ip in n for n in _allowed_networks(config))
-
-
-@functools.lru_cache(maxsize=16)
-def _allowed_networks(
-    config: ResolverConfig,
-) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
-    return config.allowed_networks()
-
-
-@functools.lru_cache(maxsize=16)
-def _forward_delegations(config: ResolverConfig) -> list[tuple[bytes, list[tuple[str, int]]]]:
-    """Forward zones from the config, deepest first so the most specific one wins."""
-    zones = [
-        (
-            from_text(fz.name),
-            [parse_forward_address(a, config.upstream_port) for a in fz.addresses],
-        )
-        for fz in config.forward_zones
-    ]
-    return sorted(zones, key=lambda z: len(z[0]), reverse=True)
+    return any(ip in n for n in config.networks)

@@ -418,9 +418,11 @@ class Handler:
         if action is Action.REFUSE:
             return Reply(dns.rcode.REFUSED, ede=[(EDE.PROHIBITED, "access refused")])
         if q.rdclass != dns.rdataclass.IN:
-            return Reply(dns.rcode.REFUSED, ede=[(21, "only class IN is served")])
+            return Reply(dns.rcode.REFUSED, ede=[(EDE.NOT_SUPPORTED, "only class IN is served")])
         if qtype in _REFUSED_TYPES:
-            return Reply(dns.rcode.REFUSED, ede=[(21, "zone transfers are not served")])
+            return Reply(
+                dns.rcode.REFUSED, ede=[(EDE.NOT_SUPPORTED, "zone transfers are not served")]
+            )
         if qtype in _NOTIMP_TYPES:
             return Reply(dns.rcode.NOTIMP)
         any_query = qtype == dns.rdatatype.ANY

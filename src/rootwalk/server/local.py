@@ -38,7 +38,7 @@ import dns.rrset
 from dns.rdatatype import RdataType
 
 from rootwalk.config import ServerConfig
-from rootwalk.errors import ConfigError
+from rootwalk.errors import EDE, ConfigError
 from rootwalk.server.blocklist import Blocklist, build, parse_names, stamp, unreadable
 
 
@@ -62,7 +62,6 @@ __all__ = [
 
 ZONE_TYPES = ("static", "transparent", "refuse", "nxdomain")
 _BLOCKED_TTL = 60
-_EDE_BLOCKED = 15
 _Key = tuple[bytes, ...]  # lowercase labels, root last
 
 
@@ -136,7 +135,7 @@ class LocalPolicy:
                 return Result(dns.rcode.NOERROR, authority=self._soa(key))
             return self._blocked(key, qname, qtype, 1)
         if zone_type == "refuse":
-            return Result(dns.rcode.REFUSED, ede=[(18, "refused by local zone")])
+            return Result(dns.rcode.REFUSED, ede=[(EDE.PROHIBITED, "refused by local zone")])
         if zone_type == "nxdomain":
             return Result(dns.rcode.NXDOMAIN, authority=self._soa(zone_key))
         if own is not None or self._has_below(key):
@@ -171,7 +170,7 @@ class LocalPolicy:
         """Blocked if a listed name is ``key`` or above it, longer than ``keep`` labels."""
         if not self.blocklist.blocks(key, keep):
             return None
-        ede = [(_EDE_BLOCKED, "blocked by a blocklist")]
+        ede: list[tuple[int, str]] = [(EDE.BLOCKED, "blocked by a blocklist")]
         if not self.block_null:
             return Result(dns.rcode.NXDOMAIN, ede=ede)
         if qtype == dns.rdatatype.A:
