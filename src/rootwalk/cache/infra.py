@@ -36,10 +36,15 @@ class InfraCache:
         )
 
     def get(self, address: str) -> ServerStats | None:
-        return self._data.get(address)
+        # Read directly: cachetools' get() checks membership and then reads, consulting the
+        # clock twice; selection asks this several times per upstream query.
+        try:
+            return self._data[address]
+        except KeyError:
+            return None
 
     def stats(self, address: str) -> ServerStats:
-        s = self._data.get(address)
+        s = self.get(address)
         if s is None:
             s = self._data[address] = ServerStats()
         return s
