@@ -50,7 +50,7 @@ from rootwalk.names import in_bailiwick, is_localhost, minimise
 from rootwalk.selection import Feedback, ServerSelector, Target
 from rootwalk.transport import Exchange, OutQuery
 from rootwalk.wire.message import AAAA, CNAME, DS, SOA, A, RRset
-from rootwalk.wire.names import randomise_case, to_text
+from rootwalk.wire.names import ROOT, parent, randomise_case, to_text
 from rootwalk.wire.render import build_query
 
 __all__ = [
@@ -334,7 +334,11 @@ class Resolution:
     def _iterate(self, qname: bytes, qtype: int) -> Generator[Action, Any, Classified]:
         """Walk down from the closest known cut until something other than a referral comes."""
         now = self.clock.now()
-        deleg = self._forward_for(qname) or self.cache.closest_delegation(qname, now)
+        # DS lives at the parent side of a zone cut (RFC 4035 §3.1.4.1): its question goes to
+        # the servers of the zone above the name, never to the child's own servers (which
+        # would answer NODATA from their SOA), however much of the child the cache knows.
+        cut_of = parent(qname) if qtype == DS and qname != ROOT else qname
+        deleg = self._forward_for(qname) or self.cache.closest_delegation(cut_of, now)
         if deleg is None:
             deleg = self._hints_copy()
         if self._tracing:

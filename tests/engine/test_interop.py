@@ -26,7 +26,13 @@ from rootwalk.wire.names import from_text
 
 from .conftest import make_config
 
-A, AAAA, NS, TXT = dns.rdatatype.A, dns.rdatatype.AAAA, dns.rdatatype.NS, dns.rdatatype.TXT
+A, AAAA, NS, TXT, DS = (
+    dns.rdatatype.A,
+    dns.rdatatype.AAAA,
+    dns.rdatatype.NS,
+    dns.rdatatype.TXT,
+    dns.rdatatype.DS,
+)
 ROOTS = ("a.root-servers.net", "b.root-servers.net")
 GTLD = ("a.gtld-servers.net", "b.gtld-servers.net")
 EXAMPLE_COM = ("ns1.example.com", "ns2.example.com")
@@ -251,3 +257,15 @@ async def test_qname_minimisation_with_qtype_ns(lab: Lab) -> None:
     assert sum(s.count("example.com", "A") for s in gtld) == 0
     assert sum(s.count("www.example.com", "A") for s in gtld) == 0  # no fallback was needed
     assert sum(lab.server(k).count("com", "NS") for k in ROOTS) == 1
+
+
+async def test_ds_is_asked_of_the_parent_even_when_the_child_is_cached(lab: Lab) -> None:
+    # RFC 4035 §3.1.4.1: the DS RRset is the parent's. A resolver that knows example.com's
+    # servers must still ask com for example.com DS, not example.com's own servers.
+    resolver = Resolver(make_config(lab))
+    await resolver.resolve(n("www.example.com"), A)  # the child's delegation is now cached
+    lab.reset_counters()
+    r = await resolver.resolve(n("example.com"), DS)
+    assert r.rcode == dns.rcode.NOERROR and [x.rtype for x in r.answer] == [DS]
+    assert sum(lab.server(k).count("example.com", "DS") for k in GTLD) == 1
+    assert sum(lab.server(k).count("example.com", "DS") for k in EXAMPLE_COM) == 0
