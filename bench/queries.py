@@ -76,3 +76,27 @@ def per_domain_names(first_domain: int, domains: int, seed: int = 2) -> list[str
 def write(path: Path, lines: list[str]) -> Path:
     path.write_text("\n".join(lines) + "\n", encoding="ascii")
     return path
+
+
+# Never-seen questions for the overload run: a new name every time under a lab domain, each
+# needing at least one question to the domain's server (and its delegation if not cached).
+FRESH = (
+    ("{r}.wild.{d}", "A"),  # wildcard answer
+    ("nx{r}.{d}", "A"),  # NXDOMAIN
+    ("{r}.wild.{d}", "AAAA"),  # wildcard name, no AAAA: NOERROR without data
+)
+
+
+def fresh_names(count: int, domains: int, tag: str) -> list[str]:
+    """``count`` distinct questions spread over ``domains`` domains; ``tag`` keeps sets apart.
+
+    The labels are a counter, not random: millions of lines are built in a few seconds.
+    """
+    out = []
+    for i in range(count):
+        name, qtype = FRESH[i % len(FRESH)]
+        # 7919 is prime and larger than the set of kinds: consecutive questions go to
+        # different domains, hence to different servers of the lab.
+        d = domain(i * 7919 % domains)
+        out.append(f"{name.format(d=d, r=f'{tag}{i:x}')} {qtype}")
+    return out
