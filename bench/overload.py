@@ -178,6 +178,7 @@ def recovery(
     answered = [p for p in probes if p.latency is not None]
     return {
         "recovery_s": recovered,
+        "recovery_limit_s": limit,
         "probes_sent": len(probes),
         "probes_answered": len(answered),
         "probes": [(round(p.sent, 3), p.latency and round(p.latency, 4), p.rcode) for p in probes],

@@ -126,7 +126,11 @@ def rows(r: dict[str, Any]) -> list[Row]:
     add("overload: socket drops", a, b, "", None, ratio=None)
     a, b = get(rw, "overload", "recovery_s"), get(ub, "overload", "recovery_s")
     ok = None if get(rw, "overload") is None else (a is not None and a <= 1.0)
+    limit = get(rw, "overload", "recovery_limit_s") or get(ub, "overload", "recovery_limit_s")
     add("overload: normal again after (s)", a, b, "<= 1 s", ok, 2, ratio=None)
+    for col, d in ((0, rw), (1, ub)):  # probed for the whole limit, never normal again
+        if get(d, "overload", "probes_sent") and get(d, "overload", "recovery_s") is None:
+            out[-1]["text"][col] = f"> {limit:g}"
     a, b = get(rw, "overload", "rss_growth"), get(ub, "overload", "rss_growth")
     a, b = (None if x is None else x / 2**20 for x in (a, b))
     add("overload: RSS growth (MiB)", a, b, "", None, 1, ratio=None)
