@@ -456,7 +456,8 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             record["elapsed_s"] = time.monotonic() - t_start
             record["logs"] = {
-                p.name: p.read_text(errors="replace")[-20000:] for p in work.glob("*.log")
+                str(p.relative_to(work)): p.read_text(errors="replace")[-20000:]
+                for p in work.rglob("*.log")
             }
             rs = report.rows(record)
             record["table"] = rs
