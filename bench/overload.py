@@ -147,21 +147,21 @@ def recovery(
                 sel.register(sock, selectors.EVENT_READ)
                 next_send += interval
             for key, _ in sel.select(max(0.0, next_send - time.monotonic())):
-                sock = key.fileobj
-                assert isinstance(sock, socket.socket)
+                ready = key.fileobj
+                assert isinstance(ready, socket.socket)
                 got = time.monotonic()
                 try:
-                    wire = sock.recv(65535)
+                    wire = ready.recv(65535)
                     r = dns.message.from_wire(wire)
                 except (OSError, dns.exception.DNSException):
                     continue
-                qid, probe, sent = pending[sock]
+                qid, probe, sent = pending[ready]
                 if r.id != qid:
                     continue
                 probe.latency, probe.rcode = got - sent, dns.rcode.to_text(r.rcode())
-                sel.unregister(sock)
-                sock.close()
-                del pending[sock]
+                sel.unregister(ready)
+                ready.close()
+                del pending[ready]
                 if r.rcode() in (dns.rcode.NOERROR, dns.rcode.NXDOMAIN) and got - sent <= good:
                     recovered = got - start_at
                     break
