@@ -40,7 +40,7 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e ".[bench]"
-	@for t in dnsperf unbound; do command -v $$t >/dev/null || PATH="$$PATH:/usr/sbin" command -v $$t >/dev/null || missing="$$missing $$t"; done; \
+	@for t in dnsperf unbound nsd; do command -v $$t >/dev/null || PATH="$$PATH:/usr/sbin" command -v $$t >/dev/null || missing="$$missing $$t"; done; \
 	if [ -n "$$missing" ]; then echo "bench: apt-get install -y$$missing"; \
 	  apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y$$missing; fi
 	$(BIN)/python -m bench $(ARGS)

@@ -23,7 +23,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from bench import dnsperf, profile, queries, report
+from bench import dnsperf, overload, profile, queries, report
 from bench.procs import (
     Proc,
     children,
@@ -34,7 +34,7 @@ from bench.procs import (
     system_cpu,
     system_cpu_delta,
 )
-from bench.servers import Setup, start_floor, start_lab, start_rootwalk, start_unbound
+from bench.servers import Lab, Setup, start_floor, start_lab, start_rootwalk, start_unbound
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -55,12 +55,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--hot-names", type=int, default=1000, help="cache-hit names (1000)")
     p.add_argument("--lab-domains", type=int, default=10000, help="synthetic domains (10000)")
     p.add_argument(
-        "--mem-domains", type=int, help="domains x 10 names for memory (10000; quick 1000)"
+        "--mem-domains", type=int, help="domains x 10 names for memory (10000; quick 2000)"
     )
     p.add_argument(
-        "--cold-names", type=int, help="cold names, of the memory set (20000; quick 2000)"
+        "--cold-names", type=int, help="cold names, of the memory set (20000; quick 10000)"
     )
     p.add_argument("--outstanding", type=int, default=100, help="dnsperf -q for cold runs (100)")
+    p.add_argument("--clients", type=int, default=8, help="dnsperf -c for cold runs (8)")
+    p.add_argument(
+        "--lab",
+        choices=["nsd", "python"],
+        default="nsd",
+        help="who serves the lab: NSD (default) or `rootwalk lab up` (the former bench)",
+    )
+    p.add_argument(
+        "--overload-duration",
+        type=float,
+        help="seconds of the overload run per server, 0 to skip (60; quick 10)",
+    )
+    p.add_argument(
+        "--overload-factor", type=float, default=3.0, help="overload rate / cold capacity (3)"
+    )
     p.add_argument("--cold-limit", type=float, default=240, help="cap (s) of each cold run (240)")
     p.add_argument("--net", help="127.A for the lab (default: random A in 10..250)")
     p.add_argument("--only", choices=["hit", "cold", "workers"], action="append", help="subset")
@@ -75,8 +90,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a.rounds = a.rounds or (2 if quick else 3)
     a.duration = a.duration or (3.0 if quick else 7.0)
     a.rate_duration = a.rate_duration or (3.0 if quick else 5.0)
-    a.mem_domains = min(a.mem_domains or (1000 if quick else 10000), a.lab_domains)
-    a.cold_names = min(a.cold_names or (2000 if quick else 20000), a.mem_domains * 10)
+    a.mem_domains = min(a.mem_domains or (2000 if quick else 10000), a.lab_domains)
+    a.cold_names = min(a.cold_names or (10000 if quick else 20000), a.mem_domains * 10)
+    if a.overload_duration is None:
+        a.overload_duration = 10.0 if quick else 60.0
     a.net = a.net or f"127.{random.randint(10, 250)}"
     a.only = a.only or ["hit", "cold", "workers"]
     # Cache-hit runs pin the server to the last CPU and dnsperf to the others, so neither is
@@ -230,38 +247,62 @@ def median_round(rounds: list[dict[str, Any]], rec: dict[str, Any]) -> None:
         rec[part] = merged
 
 
+def share(seconds: float, wall: float) -> float | None:
+    return seconds / wall if wall else None
+
+
 def cold_and_memory(
     a: argparse.Namespace,
     s: Setup,
+    lab: Lab,
     server: str,
     port: int,
     pid: int,
     cold: Path,
     rest: Path | None,
     rec: dict[str, Any],
-) -> None:  # noqa: E501
+) -> None:
     addr = s.address
     rss0 = rss_bytes(pid)
+    cpu0, lab0 = cpu_seconds(pid), lab.cpu_seconds()
     c = dnsperf.run(
-        addr, port, str(cold), limit=a.cold_limit, maxruns=1, outstanding=a.outstanding,
-        verbose=True,
+        addr, port, str(cold), limit=a.cold_limit, maxruns=1, clients=a.clients,
+        outstanding=a.outstanding, verbose=True,
     )  # fmt: skip
+    cpu, lab_cpu = cpu_seconds(pid) - cpu0, lab.cpu_seconds() - lab0
+    # Shares of a core over dnsperf's run time (first question to last answer): a lost query
+    # keeps dnsperf waiting for its timeout, idle time that would dilute the shares.
+    window = c.run_time or c.wall
     rec["cold"] = c.summary() | {
         "p50_ms": ms(c.percentile(50)),
         "p90_ms": ms(c.percentile(90)),
         "p99_ms": ms(c.percentile(99)),
         "p99.9_ms": ms(c.percentile(99.9)),
+        "servfail": c.rcode_counts.get("SERVFAIL", 0),
+        "server_cpu_s": cpu,
+        "server_cpu_share": share(cpu, window),
+        "cpu_us_per_resolution": cpu / c.completed * 1e6 if c.completed else None,
+        "lab": a.lab,
+        "lab_cpu_s": lab_cpu,
+        "lab_cpu_share": share(lab_cpu, window),
+        "dnsperf_cpu_share": share(c.dnsperf_cpu, window),
+        "cpu_window_s": window,
     }
     log(
         f"{server}: cold {c.completed}/{c.sent} in {c.run_time:.1f} s = {c.qps:,.0f}/s, "
         f"p50 {rec['cold']['p50_ms'] or 0:.1f} ms, p99 {rec['cold']['p99_ms'] or 0:.1f} ms, "
-        f"lost {c.lost} ({c.rcodes})"
+        f"lost {c.lost}, SERVFAIL for existing names {c.servfail_existing} ({c.rcodes}); "
+        f"CPU: {server} {rec['cold']['server_cpu_share'] or 0:.0%} "
+        f"({rec['cold']['cpu_us_per_resolution'] or 0:,.0f} us/resolution), "
+        f"lab ({a.lab}) {rec['cold']['lab_cpu_share'] or 0:.0%}, "
+        f"dnsperf {rec['cold']['dnsperf_cpu_share'] or 0:.0%} of a core"
     )
     answered = c.completed
     if rest is not None:
         r = dnsperf.run(
-            addr, port, str(rest), limit=a.cold_limit, maxruns=1, outstanding=a.outstanding
-        )
+            addr, port, str(rest), limit=a.cold_limit, maxruns=1, clients=a.clients,
+            outstanding=a.outstanding,
+        )  # fmt: skip
         rec["memory_load"] = r.summary()
         answered += r.completed
         log(f"{server}: memory load {r.completed}/{r.sent} in {r.run_time:.1f} s, lost {r.lost}")
@@ -278,12 +319,108 @@ def cold_and_memory(
     )
 
 
+def overload_run(
+    a: argparse.Namespace,
+    s: Setup,
+    lab: Lab,
+    server: str,
+    port: int,
+    pid: int,
+    rec: dict[str, Any],
+) -> None:
+    """Never-seen names at ``overload_factor`` x the cold capacity, for a bounded time.
+
+    Then: answers in time (NOERROR/NXDOMAIN within dnsperf's 5 s timeout) per second and as a
+    share of the capacity, the peak receive queue of the server's socket, the time until a
+    fresh name is answered within 100 ms again once the load stops, and the RSS growth.
+    """
+    capacity = rec.get("cold", {}).get("qps")
+    duration = a.overload_duration
+    if not capacity or duration <= 0:
+        return
+    rate = max(1, round(capacity * a.overload_factor))
+    tag = "o" + server[0]  # the two servers get different names, both never seen
+    count = int(rate * duration * 1.05) + 100
+    path = queries.write(s.workdir / f"overload-{server}.txt",
+                         queries.fresh_names(count, s.domains, tag))  # fmt: skip
+    probe_names = iter(queries.fresh_names(2000, s.domains, "p" + server[0]))
+    base = overload.baseline(s.address, port, probe_names)
+    rss0, cpu0, lab0 = rss_bytes(pid), cpu_seconds(pid), lab.cpu_seconds()
+    # Open loop: enough outstanding queries for the whole rate over the timeout, so dnsperf
+    # keeps sending at the asked rate however slowly the server answers (at most 65,000 per
+    # client socket: the 16-bit IDs).
+    outstanding = min(int(rate * 5 * 1.2) + 100, 65000 * a.clients)
+    start_t: list[float] = []
+    started = threading.Event()
+    probe_out: dict[str, Any] = {}
+
+    def on_start(t: float) -> None:
+        start_t.append(t)
+        started.set()
+
+    def probe() -> None:
+        started.wait()  # dnsperf.run calls on_start right after the launch
+        if start_t:  # the load stops when dnsperf's -l runs out
+            probe_out.update(overload.recovery(s.address, port, probe_names, start_t[0] + duration))
+
+    prober = threading.Thread(target=probe, name="recovery-probe", daemon=True)
+    log(f"{server}: overload, {rate:,} qps of never-seen names for {duration:g} s "
+        f"({a.overload_factor:g} x {capacity:,.0f}/s)")  # fmt: skip
+    with overload.QueueSampler(s.address, port) as sampler:
+        prober.start()
+        try:
+            o = dnsperf.run(
+                s.address, port, str(path), limit=duration, maxruns=1, clients=a.clients,
+                outstanding=outstanding, max_qps=rate, timeout=5.0, on_start=on_start,
+            )  # fmt: skip
+            # CPU over dnsperf's run only (the sending, then the wait for late answers).
+            cpu, lab_cpu = cpu_seconds(pid) - cpu0, lab.cpu_seconds() - lab0
+        finally:
+            started.set()  # the prober never waits for a dnsperf that did not start
+            prober.join(60)
+    rss1 = rss_bytes(pid)
+    in_time = o.useful / duration
+    rec["overload"] = (
+        o.summary()
+        | {
+            "capacity_qps": capacity,
+            "asked_qps": rate,
+            "duration_s": duration,
+            "sent_qps": o.sent / duration,
+            "in_time_qps": in_time,
+            "in_time_share": in_time / capacity,
+            "servfail": o.rcode_counts.get("SERVFAIL", 0),
+            "server_cpu_share": share(cpu, o.wall),
+            "lab_cpu_share": share(lab_cpu, o.wall),
+            "rss_before": rss0,
+            "rss_after": rss1,
+            "rss_growth": rss1 - rss0,
+            "baseline_probe_s": base,
+        }
+        | sampler.summary()
+        | probe_out
+    )
+    ov = rec["overload"]
+    rq = ov["peak_rx_queue_bytes"]
+    rs = ov.get("recovery_s")
+    log(
+        f"{server}: overload sent {o.sent:,} ({ov['sent_qps']:,.0f}/s), answered in time "
+        f"{o.useful:,} ({in_time:,.0f}/s = {ov['in_time_share']:.0%} of capacity), lost "
+        f"{o.lost:,}, SERVFAIL {ov['servfail']:,}; peak rx queue "
+        f"{'-' if rq is None else f'{rq / 1024:,.0f} KiB'}, socket drops "
+        f"{ov['socket_drops']:,}; normal again after "
+        f"{'-' if rs is None else f'{rs:.2f} s'}; RSS +{(rss1 - rss0) / 2**20:.1f} MiB; CPU "
+        f"{server} {ov['server_cpu_share'] or 0:.0%}, lab {ov['lab_cpu_share'] or 0:.0%}, "
+        f"dnsperf {o.dnsperf_cpu_share:.0%}"
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     a = parse_args(argv)
     if os.geteuid() != 0:
         print("bench: needs root (the lab listens on port 53, as Unbound only asks port 53)")
         return 2
-    tools = ensure_tools()
+    tools = ensure_tools(nsd=a.lab == "nsd")
     RESULTS.mkdir(parents=True, exist_ok=True)
     stamp = dt.datetime.now().strftime("%Y%m%d-%H%M%S")
     t_start = time.monotonic()
@@ -305,15 +442,22 @@ def main(argv: list[str] | None = None) -> int:
         rest = (
             queries.write(work / "rest.txt", mem[a.cold_names :]) if mem[a.cold_names :] else None
         )
-        log(f"lab: {a.lab_domains} domains on {a.net}.0.0/16 port 53; servers on {s.address}")
+        log(
+            f"lab ({a.lab}): {a.lab_domains} domains on {a.net}.0.0/16 port 53; "
+            f"servers on {s.address}"
+        )
         try:
-            with running(lambda: start_lab(s)) as lab:
-                record["lab_pid"] = lab.pid
-                run_all(a, s, tools, hot, cold, rest, record)
+            lab = start_lab(s, a.lab, tools)
+            try:
+                record["lab_pids"] = lab.pids()
+                run_all(a, s, lab, tools, hot, cold, rest, record)
+            finally:
+                lab.stop()
         finally:
             record["elapsed_s"] = time.monotonic() - t_start
             record["logs"] = {
-                p.name: p.read_text(errors="replace")[-20000:] for p in work.glob("*.log")
+                str(p.relative_to(work)): p.read_text(errors="replace")[-20000:]
+                for p in work.rglob("*.log")
             }
             rs = report.rows(record)
             record["table"] = rs
@@ -332,6 +476,7 @@ def main(argv: list[str] | None = None) -> int:
 def run_all(
     a: argparse.Namespace,
     s: Setup,
+    lab: Lab,
     tools: dict[str, str],
     hot: Path,
     cold: Path,
@@ -374,14 +519,16 @@ def run_all(
                     dnsperf.run(s.address, s.rootwalk_port, str(hot), limit=a.rate_duration,
                                 max_qps=a.rate)  # fmt: skip
     if "cold" in a.only:
-        log("scenarios 2 and 3: cold cache, then memory (fresh servers)")
+        log("scenarios 2, 3 and 5: cold cache, memory, then overload (fresh servers)")
         with running(lambda: start_rootwalk(s, tag="-cold")) as p:
             seconds = min(a.cold_limit, 20.0)
             profiling = profiled(p.pid, seconds, record, "cold", native=False)
             with profiling if a.profile else nullcontext():
-                cold_and_memory(a, s, "rootwalk", s.rootwalk_port, p.pid, cold, rest, rw)
+                cold_and_memory(a, s, lab, "rootwalk", s.rootwalk_port, p.pid, cold, rest, rw)
+            overload_run(a, s, lab, "rootwalk", s.rootwalk_port, p.pid, rw)
         with running(lambda: start_unbound(s, tools, tag="-cold")) as p:
-            cold_and_memory(a, s, "unbound", s.unbound_port, p.pid, cold, rest, ub)
+            cold_and_memory(a, s, lab, "unbound", s.unbound_port, p.pid, cold, rest, ub)
+            overload_run(a, s, lab, "unbound", s.unbound_port, p.pid, ub)
     if "workers" in a.only:
         log("scenario 4: rootwalk --workers 2 (each worker has its own cache)")
         with running(lambda: start_rootwalk(s, workers=2, tag="-workers")) as p:

@@ -9,6 +9,7 @@ import resource
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -26,7 +27,19 @@ class PerfResult:
     dnsperf_cpu: float = 0.0  # CPU seconds used by dnsperf itself
     wall: float = 0.0
     latencies: list[float] = field(default_factory=list)  # only with verbose=True
+    servfail_existing: int = 0  # only with verbose=True: SERVFAIL for a name not "nx..."
     output: str = ""
+
+    @property
+    def rcode_counts(self) -> dict[str, int]:
+        """``Response codes: NOERROR 2 (66.67%), NXDOMAIN 1 (33.33%)`` as a dict."""
+        return {m.group(1): int(m.group(2)) for m in re.finditer(r"(\w+) (\d+) \(", self.rcodes)}
+
+    @property
+    def useful(self) -> int:
+        """Answers a client can use: NOERROR (data or no data) and NXDOMAIN."""
+        counts = self.rcode_counts
+        return counts.get("NOERROR", 0) + counts.get("NXDOMAIN", 0)
 
     def percentile(self, p: float) -> float | None:
         if not self.latencies:
@@ -47,6 +60,8 @@ class PerfResult:
         for p in (50, 90, 99, 99.9):
             d[f"p{p}"] = self.percentile(p)
         d["dnsperf_cpu_share"] = self.dnsperf_cpu_share
+        d["rcode_counts"] = self.rcode_counts
+        d["useful"] = self.useful
         return d
 
 
@@ -69,8 +84,12 @@ def run(
     timeout: float = 5.0,
     verbose: bool = False,
     cpus: set[int] | None = None,
+    on_start: Callable[[float], None] | None = None,
 ) -> PerfResult:
-    """One dnsperf run; it stops by itself after ``limit`` seconds at most (-l)."""
+    """One dnsperf run; it stops by itself after ``limit`` seconds at most (-l).
+
+    ``on_start`` is called with the ``time.monotonic()`` of the start, once dnsperf runs.
+    """
     argv = ["dnsperf", "-s", server, "-p", str(port), "-d", datafile, "-l", f"{limit:g}"]
     argv += ["-c", str(clients), "-T", str(threads), "-t", f"{timeout:g}"]
     if maxruns is not None:
@@ -92,6 +111,8 @@ def run(
         preexec_fn=None if cpus is None else (lambda: os.sched_setaffinity(0, cpus)),
     )
     try:
+        if on_start is not None:
+            on_start(t0)
         out, _ = proc.communicate(timeout=limit + timeout + 30)
     finally:
         if proc.poll() is None:
@@ -116,8 +137,14 @@ def run(
         lines = []
         for line in out.splitlines():
             if line.startswith("> "):
+                # "> RCODE NAME TYPE LATENCY" for every answer
+                parts = line.split()
                 with contextlib.suppress(ValueError, IndexError):
-                    r.latencies.append(float(line.rsplit(None, 1)[1]))
+                    r.latencies.append(float(parts[-1]))
+                # Every name of the query files exists except the "nx..." ones (NXDOMAIN):
+                # a SERVFAIL for any other is a failed resolution.
+                if len(parts) >= 3 and parts[1] == "SERVFAIL" and not parts[2].startswith("nx"):
+                    r.servfail_existing += 1
             else:
                 lines.append(line)
         out = "\n".join(lines)  # keep the report, not one line per query

@@ -156,9 +156,11 @@ def group_cpu_seconds(pids: list[int]) -> float:
     return sum(cpu_seconds(p) for p in pids)
 
 
-def ensure_tools() -> dict[str, str]:
-    """Install dnsperf and unbound with apt-get when missing; return their paths."""
+def ensure_tools(nsd: bool = True) -> dict[str, str]:
+    """Install dnsperf, unbound (and nsd) with apt-get when missing; return their paths."""
     need = {"dnsperf": "dnsperf", "unbound": "unbound", "unbound-checkconf": "unbound"}
+    if nsd:
+        need["nsd"] = "nsd"
     missing = sorted({pkg for tool, pkg in need.items() if shutil.which(tool) is None})
     if missing:
         print(f"bench: installing Debian packages {' '.join(missing)} (apt-get)", flush=True)

@@ -51,7 +51,7 @@ def _label(rng: random.Random) -> str:
 def hot_names(count: int, first_domain: int, seed: int = 1) -> list[str]:
     """``count`` questions of the mix, seven per domain from ``first_domain`` on."""
     rng = random.Random(seed)
-    out = []
+    out: list[str] = []
     i = 0
     while len(out) < count:
         name, qtype = MIX[i % len(MIX)]
@@ -64,7 +64,7 @@ def hot_names(count: int, first_domain: int, seed: int = 1) -> list[str]:
 def per_domain_names(first_domain: int, domains: int, seed: int = 2) -> list[str]:
     """Ten never-seen questions for each of ``domains`` domains, shuffled."""
     rng = random.Random(seed)
-    out = []
+    out: list[str] = []
     for k in range(first_domain, first_domain + domains):
         d = domain(k)
         for name, qtype in PER_DOMAIN:
@@ -76,3 +76,27 @@ def per_domain_names(first_domain: int, domains: int, seed: int = 2) -> list[str
 def write(path: Path, lines: list[str]) -> Path:
     path.write_text("\n".join(lines) + "\n", encoding="ascii")
     return path
+
+
+# Never-seen questions for the overload run: a new name every time under a lab domain, each
+# needing at least one question to the domain's server (and its delegation if not cached).
+FRESH = (
+    ("{r}.wild.{d}", "A"),  # wildcard answer
+    ("nx{r}.{d}", "A"),  # NXDOMAIN
+    ("{r}.wild.{d}", "AAAA"),  # wildcard name, no AAAA: NOERROR without data
+)
+
+
+def fresh_names(count: int, domains: int, tag: str) -> list[str]:
+    """``count`` distinct questions spread over ``domains`` domains; ``tag`` keeps sets apart.
+
+    The labels are a counter, not random: millions of lines are built in a few seconds.
+    """
+    out: list[str] = []
+    for i in range(count):
+        name, qtype = FRESH[i % len(FRESH)]
+        # 7919 is prime and larger than the set of kinds: consecutive questions go to
+        # different domains, hence to different servers of the lab.
+        d = domain(i * 7919 % domains)
+        out.append(f"{name.format(d=d, r=f'{tag}{i:x}')} {qtype}")
+    return out

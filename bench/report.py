@@ -79,7 +79,8 @@ def rows(r: dict[str, Any]) -> list[Row]:
     lost_rw, lost_ub = get(rw, "cold", "lost"), get(ub, "cold", "lost")
     q = _ratio(a, b)
     ok = None if q is None else (q >= 0.3 and lost_rw == 0)
-    add("cold resolutions/s", a, b, "ratio >= 0.3, 0 lost", ok)
+    add(f"cold resolutions/s (-c {r.get('params', {}).get('clients')})", a, b,
+        "ratio >= 0.3, 0 lost", ok)  # fmt: skip
     a, b = get(rw, "cold", "p50_ms"), get(ub, "cold", "p50_ms")
     add("cold p50 latency (ms)", a, b, "", None, 2)
     a, b = get(rw, "cold", "p99_ms"), get(ub, "cold", "p99_ms")
@@ -92,6 +93,49 @@ def rows(r: dict[str, Any]) -> list[Row]:
         None if lost_rw is None else lost_rw == 0,
         ratio=None,
     )
+    a, b = get(rw, "cold", "servfail_existing"), get(ub, "cold", "servfail_existing")
+    add("cold SERVFAIL for existing names", a, b, "0", None if a is None else a == 0, ratio=None)
+    a, b = get(rw, "cold", "cpu_us_per_resolution"), get(ub, "cold", "cpu_us_per_resolution")
+    add("cold CPU us/resolution", a, b, "", None)
+
+    def pct(x: float | None) -> float | None:
+        return None if x is None else x * 100
+
+    lab = get(rw, "cold", "lab") or get(ub, "cold", "lab") or "?"
+    for label, key in (
+        ("resolver", "server_cpu_share"),
+        (f"lab ({lab})", "lab_cpu_share"),
+        ("dnsperf", "dnsperf_cpu_share"),
+    ):
+        a, b = pct(get(rw, "cold", key)), pct(get(ub, "cold", key))
+        add(f"  cold CPU % of a core, {label}", a, b, "", None, ratio=None)
+    factor = r.get("params", {}).get("overload_factor")
+    a, b = get(rw, "overload", "asked_qps"), get(ub, "overload", "asked_qps")
+    add(f"overload: asked qps ({factor}x cold capacity)", a, b, "", None, ratio=None)
+    a, b = get(rw, "overload", "sent_qps"), get(ub, "overload", "sent_qps")
+    add("  overload: sent qps", a, b, "", None, ratio=None)
+    a, b = get(rw, "overload", "in_time_qps"), get(ub, "overload", "in_time_qps")
+    add("overload: answers in time/s", a, b, "", None)
+    a, b = pct(get(rw, "overload", "in_time_share")), pct(get(ub, "overload", "in_time_share"))
+    ok = None if a is None else a >= 70
+    add("overload: answers in time, % of capacity", a, b, ">= 70 %", ok, ratio=None)
+    a, b = get(rw, "overload", "peak_rx_queue_bytes"), get(ub, "overload", "peak_rx_queue_bytes")
+    a, b = (None if x is None else x / 1024 for x in (a, b))
+    add("overload: peak socket rx queue (KiB)", a, b, "", None, ratio=None)
+    a, b = get(rw, "overload", "socket_drops"), get(ub, "overload", "socket_drops")
+    add("overload: socket drops", a, b, "", None, ratio=None)
+    a, b = get(rw, "overload", "recovery_s"), get(ub, "overload", "recovery_s")
+    ok = None if get(rw, "overload") is None else (a is not None and a <= 1.0)
+    limit = get(rw, "overload", "recovery_limit_s") or get(ub, "overload", "recovery_limit_s")
+    add("overload: normal again after (s)", a, b, "<= 1 s", ok, 2, ratio=None)
+    for col, d in ((0, rw), (1, ub)):  # probed for the whole limit, never normal again
+        if get(d, "overload", "probes_sent") and get(d, "overload", "recovery_s") is None:
+            out[-1]["text"][col] = f"> {limit:g}"
+    a, b = get(rw, "overload", "rss_growth"), get(ub, "overload", "rss_growth")
+    a, b = (None if x is None else x / 2**20 for x in (a, b))
+    add("overload: RSS growth (MiB)", a, b, "", None, 1, ratio=None)
+    a, b = pct(get(rw, "overload", "lab_cpu_share")), pct(get(ub, "overload", "lab_cpu_share"))
+    add(f"  overload CPU % of a core, lab ({lab})", a, b, "", None, ratio=None)
     a, b = get(rw, "memory", "bytes_per_rrset"), get(ub, "memory", "bytes_per_rrset")
     q = _ratio(a, b)
     add("bytes per RRset", a, b, "ratio <= 3", None if q is None else q <= 3)

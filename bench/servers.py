@@ -1,4 +1,4 @@
-"""The three long-running processes: the lab, rootwalk and Unbound."""
+"""The long-running processes: the lab (Python or NSD), rootwalk and Unbound."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from bench.procs import Proc, ProcError
+from bench import nsdlab
+from bench.procs import Proc, ProcError, cpu_seconds
 
 READY_TIMEOUT = 60.0
 
@@ -26,7 +27,35 @@ class Setup:
         return f"{self.net}.0.1"
 
 
-def start_lab(s: Setup) -> Proc:
+class PythonLab:
+    """``rootwalk lab up``: one process (its servers share one event loop in one thread)."""
+
+    def __init__(self, proc: Proc) -> None:
+        self.proc = proc
+
+    def pids(self) -> list[int]:
+        return [self.proc.pid]
+
+    def cpu_seconds(self) -> float:
+        return cpu_seconds(self.proc.pid)
+
+    def stop(self) -> None:
+        self.proc.stop()
+
+
+Lab = PythonLab | nsdlab.NsdLab
+
+
+def start_lab(s: Setup, kind: str, tools: dict[str, str]) -> Lab:
+    """The lab on ``127.A.x.x`` port 53 (Unbound only queries port 53); sets ``s.hints``."""
+    if kind == "nsd":
+        lab = nsdlab.start(s.net, s.domains, s.workdir / "nsd", tools["nsd"])
+        s.hints = lab.hints
+        return lab
+    return PythonLab(start_python_lab(s))
+
+
+def start_python_lab(s: Setup) -> Proc:
     """``rootwalk lab up`` in its own process, on port 53 (Unbound only queries port 53)."""
     argv = [sys.executable, "-m", "rootwalk", "lab", "up", "--domains", str(s.domains)]
     argv += ["--port", "53", "--net", s.net]
