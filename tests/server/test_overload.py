@@ -59,10 +59,13 @@ def first_answer(
 
 def rx_queue(port: int) -> int:
     """Bytes waiting in the receive queue of the IPv4 UDP socket bound to ``port``."""
-    for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
-        fields = line.split()
-        if int(fields[1].split(":")[1], 16) == port:
-            return int(fields[4].split(":")[1], 16)
+    # /proc/net/udp is read in pages: sockets opened and closed meanwhile (parallel tests)
+    # can shift a line out of the read, so a missing line is read again.
+    for _attempt in range(20):
+        for line in Path("/proc/net/udp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].split(":")[1], 16) == port:
+                return int(fields[4].split(":")[1], 16)
     raise AssertionError(f"no UDP socket on port {port}")
 
 
