@@ -231,6 +231,18 @@ class ServerConfig:
     # Client questions being answered at once, all transports together; UDP questions beyond
     # it are dropped (the client retries), TCP ones wait.
     max_inflight: int = 4096
+    # Bytes asked of the kernel for each UDP socket's receive queue (SO_RCVBUF; 0: the system
+    # default, net.core.rmem_default). Linux doubles the value and caps the request at
+    # net.core.rmem_max; the effective size is logged at start. A question costs about 830
+    # bytes of it on loopback, so the default queues about 630 questions: a fraction of a
+    # second of cache misses. A deeper queue only holds questions that stubs have given up on
+    # by the time they are read (docs/configuration.md, "Overload").
+    udp_rcvbuf: int = 262_144
+    # Seconds after which a UDP question read from the socket is not worth an answer: work
+    # not yet started is not started, and an answer ready later is not sent (the resolution
+    # still fills the cache). Above limits.total_timeout, below a stub's 5 s timeout; Unbound
+    # discard-timeout and sock-queue-timeout do the same.
+    client_deadline: float = 4.5
     # Largest UDP answer (EDNS payload advertised to clients, RFC 9715 / DNS flag day 2020).
     edns_payload: int = 1232
     # One log line per answered question (client, name, type, rcode, latency, cache).
@@ -455,6 +467,12 @@ def _validate_server(s: ServerConfig, source: str) -> None:
     for name in ("tcp_idle_timeout", "max_tcp_connections", "max_tcp_pipeline", "max_inflight"):
         if getattr(s, name) <= 0:
             raise ConfigError(f"{source}: 'server.{name}' must be positive")
+    if s.udp_rcvbuf != 0 and not 4096 <= s.udp_rcvbuf <= 1 << 30:
+        raise ConfigError(
+            f"{source}: 'server.udp_rcvbuf' must be 0 (system default) or 4096..1073741824 bytes"
+        )
+    if not 0 < s.client_deadline <= 60:
+        raise ConfigError(f"{source}: 'server.client_deadline' must be more than 0, at most 60 s")
     if s.shutdown_timeout < 0:
         raise ConfigError(f"{source}: 'server.shutdown_timeout' must not be negative")
     if not 512 <= s.edns_payload <= 65535:

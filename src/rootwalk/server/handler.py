@@ -171,6 +171,7 @@ class Handler:
         self._acl_seen: dict[Any, bool] = {}
         self.edns_payload = config.server.edns_payload
         self.query_log = config.server.query_log
+        self.client_deadline = config.server.client_deadline
         # Rendered answers depend on local data, the advertised payload and the ACL.
         self.wire.configure(self.edns_payload)
 
@@ -238,9 +239,15 @@ class Handler:
                 out[name] += value
         return out
 
-    async def slow(self, wire: bytes, peer: Peer, *, tcp: bool) -> bytes | None:
-        """Answer one message through dnspython. Never raises (except CancelledError)."""
-        started = time.monotonic()
+    async def slow(
+        self, wire: bytes, peer: Peer, *, tcp: bool, born: float | None = None
+    ) -> bytes | None:
+        """Answer one message through dnspython. Never raises (except CancelledError).
+
+        ``born``: when a UDP message was read from its socket (time.monotonic()); past
+        ``server.client_deadline`` from then, its stub has given up, so no work is started
+        for it and no answer sent (counted as dropped_late_start, dropped_late_answer)."""
+        started = time.monotonic() if born is None else born
         try:
             return await self._handle(wire, peer, tcp, started)
         except Exception:
@@ -254,6 +261,9 @@ class Handler:
     async def _handle(self, wire: bytes, peer: Peer, tcp: bool, started: float) -> bytes | None:
         stats = self.stats
         stats["queries_tcp" if tcp else "queries_udp"] += 1
+        if not tcp and time.monotonic() - started > self.client_deadline:
+            stats["dropped_late_start"] += 1  # waited in the loop's queue: nobody to answer
+            return None
         if len(wire) < 12 or wire[2] & 0x80:  # no header, or a response: never answer
             stats["dropped_malformed"] += 1
             return None
@@ -305,6 +315,11 @@ class Handler:
             max_size = 512
 
         reply = await self._decide(query, action)
+        if not tcp and time.monotonic() - started > self.client_deadline:
+            # Unbound discard-timeout: the stub has given up; the cache has the answer for
+            # its retry. TCP answers still go out: the connection is the client's patience.
+            self.stats["dropped_late_answer"] += 1
+            return None
         if reply.shed:
             self.stats["dropped_shed"] += 1
             return None  # as Unbound: a dropped question is retried; a SERVFAIL is believed

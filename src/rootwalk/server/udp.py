@@ -16,6 +16,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from typing import Any, cast
 
@@ -64,7 +65,11 @@ class UdpProtocol(asyncio.DatagramProtocol):
                 log.debug("UDP send to %s failed: %s", addr, exc)
             return
         try:
-            if self.inflight.start(self._serve(data, addr), droppable=True) is None:
+            # The read time stands in for the arrival time: the kernel's queue is kept short
+            # (server.udp_rcvbuf), so a question cannot have waited there long unseen.
+            born = time.monotonic()
+            task = self.inflight.start(self._serve(data, addr, born), droppable=True, born=born)
+            if task is None:
                 self.handler.stats["dropped_overload"] += 1
         except Exception:  # pragma: no cover - defensive: the loop must survive anything
             log.exception("UDP receive failed")
@@ -73,8 +78,8 @@ class UdpProtocol(asyncio.DatagramProtocol):
         # ICMP errors for earlier answers (client gone): nothing to do.
         log.debug("UDP socket error: %s", exc)
 
-    async def _serve(self, data: bytes, addr: Any) -> None:
-        wire = await self.handler.slow(data, addr, tcp=False)
+    async def _serve(self, data: bytes, addr: Any, born: float) -> None:
+        wire = await self.handler.slow(data, addr, tcp=False, born=born)
         transport = self.transport
         if wire is not None and transport is not None and not transport.is_closing():
             try:
