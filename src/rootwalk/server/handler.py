@@ -315,10 +315,7 @@ class Handler:
             max_size = 512
 
         reply = await self._decide(query, action)
-        if not tcp and time.monotonic() - started > self.client_deadline:
-            # Unbound discard-timeout: the stub has given up; the cache has the answer for
-            # its retry. TCP answers still go out: the connection is the client's patience.
-            self.stats["dropped_late_answer"] += 1
+        if self._late_answer(started, tcp):
             return None
         if reply.shed:
             self.stats["dropped_shed"] += 1
@@ -348,6 +345,15 @@ class Handler:
             self._log_query(query, peer, reply, tcp, started)
         return wire
 
+    def _late_answer(self, started: float, tcp: bool) -> bool:
+        """Unbound discard-timeout: past server.client_deadline the stub has given up, and the
+        cache has the answer for its retry. TCP answers still go out: the connection is the
+        client's patience."""
+        if tcp or time.monotonic() - started <= self.client_deadline:
+            return False
+        self.stats["dropped_late_answer"] += 1
+        return True
+
     async def _answer_plain(
         self, qwire: bytes, head: QueryHead, peer: Peer, tcp: bool, started: float
     ) -> bytes | None | _NotPlain:
@@ -364,6 +370,8 @@ class Handler:
             return _NOT_PLAIN
         result = await self.resolver.resolve(name, qtype)
         stats = self.stats
+        if self._late_answer(started, tcp):
+            return None
         if result.shed:
             stats["dropped_shed"] += 1
             return None  # as Unbound: a dropped question is retried; a SERVFAIL is believed
