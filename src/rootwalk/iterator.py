@@ -77,16 +77,11 @@ class Iterator:
     async def resolve(self, question: Question, trace: TraceSink | None = None) -> Result:
         """Resolve one client question within the total time budget, or raise ResolverError."""
         limits = self.config.limits
+        # The budget is enforced where time is spent: every upstream try waits at most until
+        # the deadline, and none starts after it (_send), so no timer per question is needed.
         walk = _Walk(Budget(limits), self.clock.monotonic() + limits.total_timeout, trace)
-        try:
-            async with asyncio.timeout(limits.total_timeout):
-                await self._prime(walk)
-                return await self._run((question,), walk)
-        except TimeoutError:
-            raise ResolutionFailed(
-                f"no answer within {self.config.limits.total_timeout:g} s",
-                EDE.NO_REACHABLE_AUTHORITY,
-            ) from None
+        await self._prime(walk)
+        return await self._run((question,), walk)
 
     async def _prime(self, walk: _Walk) -> None:
         """RFC 8109: learn the current root NS set from a root server before relying on the
@@ -147,7 +142,10 @@ class Iterator:
     async def _send(self, send: Send, deadline: float) -> Exchange | UpstreamError:
         left = deadline - self.clock.monotonic()
         if left <= 0:
-            return UpstreamTimeout("client question's time budget spent")
+            raise ResolutionFailed(
+                f"no answer within {self.config.limits.total_timeout:g} s",
+                EDE.NO_REACHABLE_AUTHORITY,
+            )
         self.queries_sent += 1
         try:
             return await self.transport.exchange(
