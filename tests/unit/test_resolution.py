@@ -13,6 +13,7 @@ import pytest
 from rootwalk.cache import Cache, InfraCache, address_text
 from rootwalk.clock import FakeClock
 from rootwalk.config import CacheConfig, Limits, ResolverConfig
+from rootwalk.delegation import Delegation
 from rootwalk.errors import NoReachableServers, ResolutionFailed
 from rootwalk.hints import parse_hints
 from rootwalk.resolution import (
@@ -23,6 +24,7 @@ from rootwalk.resolution import (
     Send,
     SubQuery,
     TraceEvent,
+    TraceSink,
 )
 from rootwalk.selection import ServerSelector
 from rootwalk.transport import Exchange
@@ -35,7 +37,12 @@ Responder = Callable[[Send], dns.message.Message]
 
 
 def make_resolution(
-    question: Question, config: ResolverConfig | None = None, cache: Cache | None = None
+    question: Question,
+    config: ResolverConfig | None = None,
+    cache: Cache | None = None,
+    *,
+    hints: Delegation = HINTS,
+    trace: TraceSink | None = None,
 ) -> Resolution:
     clock = FakeClock()
     if cache is None:
@@ -47,9 +54,10 @@ def make_resolution(
         limits=Limits(),
         cache=cache,
         selector=ServerSelector(InfraCache(clock.monotonic), clock, Limits()),
-        hints=HINTS,
+        hints=hints,
         clock=clock,
         budget=Budget(Limits()),
+        trace=trace,
     )
 
 
@@ -178,17 +186,10 @@ def test_do_not_query_localhost_skips_loopback_servers_and_says_why() -> None:
             "www.example.com.", "A", aa=True, answer=["www.example.com. 300 IN A 192.0.2.1"]
         )  # fmt: skip
 
-    clock = FakeClock()
-    cache = Cache(CacheConfig(), clock)
-    res = Resolution(
+    res = make_resolution(
         Question(n("www.example.com."), dns.rdatatype.A),
-        config=ResolverConfig(qname_minimisation=False),  # the default: do_not_query_localhost
-        limits=Limits(),
-        cache=cache,
-        selector=ServerSelector(InfraCache(clock.monotonic), clock, Limits()),
+        ResolverConfig(qname_minimisation=False),  # the default: do_not_query_localhost
         hints=hints,
-        clock=clock,
-        budget=Budget(Limits()),
         trace=events.append,
     )
     result, sends = run_by_hand(res, referral_world)
@@ -202,17 +203,8 @@ def test_do_not_query_localhost_skips_loopback_servers_and_says_why() -> None:
 
 def test_a_zone_served_only_from_localhost_fails_naming_the_setting() -> None:
     hints = parse_hints(". 3600000 NS a.root.\na.root. 3600000 A 127.0.0.2\n")
-    clock = FakeClock()
-    cache = Cache(CacheConfig(), clock)
-    res = Resolution(
-        Question(n("www.example.com."), dns.rdatatype.A),
-        config=ResolverConfig(),
-        limits=Limits(),
-        cache=cache,
-        selector=ServerSelector(InfraCache(clock.monotonic), clock, Limits()),
-        hints=hints,
-        clock=clock,
-        budget=Budget(Limits()),
+    res = make_resolution(
+        Question(n("www.example.com."), dns.rdatatype.A), ResolverConfig(), hints=hints
     )
     with pytest.raises(NoReachableServers, match=r"127\.0\.0\.2 not queried: .*localhost"):
         next(res.run())

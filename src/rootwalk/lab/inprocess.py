@@ -33,13 +33,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Protocol
 
-import dns.name
-
 from rootwalk.clock import Clock
 from rootwalk.errors import UpstreamError, UpstreamTimeout, UpstreamUnreachable
 from rootwalk.lab.authserver import AuthServer
-from rootwalk.lab.faults import Faults
-from rootwalk.lab.world import World, build_world
+from rootwalk.lab.world import ServerDirectory, World, build_world
 from rootwalk.transport import Exchange, OutQuery, check_reply
 
 __all__ = ["DEFAULT_RTT", "INPROCESS_NET", "InLab", "LabTransport", "Outcome", "SteppableClock"]
@@ -171,7 +168,7 @@ class LabTransport:
         return mine, arrives
 
 
-class InLab:
+class InLab(ServerDirectory):
     """The lab's world and servers, with nothing bound: for ``LabTransport``.
 
     Offers what tests use of ``rootwalk.lab.Lab`` (``server``, ``servers``, ``servers_for``,
@@ -185,18 +182,14 @@ class InLab:
         self.net = net
         self.port = port
         self.world: World = build_world(net, domains)
-        self.servers: dict[str, AuthServer] = {
-            s.address: AuthServer(
-                s.address, port, s.name, self.world.server_zones[s.address], s.aliases
-            )
-            for s in self.world.servers
-        }
+        self._index(
+            [
+                AuthServer(s.address, port, s.name, self.world.server_zones[s.address], s.aliases)
+                for s in self.world.servers
+            ]
+        )
         #: Set by ``write_root_hints``; a resolver config names a file.
         self.root_hints_path: Path | None = None
-        self._by_name: dict[str, AuthServer] = {}
-        for s in self.servers.values():
-            for key in (s.name, *s.aliases):
-                self._by_name[key.lower().rstrip(".")] = s
 
     def __repr__(self) -> str:
         return f"<InLab net={self.net} port={self.port} servers={len(self.servers)}>"
@@ -217,21 +210,3 @@ class InLab:
 
     def addr(self, n: int, block: int = 0) -> str:
         return f"{self.net}.{block}.{n}"
-
-    def server(self, key: str) -> AuthServer:
-        srv = self.servers.get(key) or self._by_name.get(key.lower().rstrip("."))
-        if srv is None:
-            raise KeyError(f"no lab server {key!r}")
-        return srv
-
-    def servers_for(self, zone: str) -> list[AuthServer]:
-        name = dns.name.from_text(zone)
-        return [s for s in self.servers.values() if s.serves(name)]
-
-    def reset_counters(self) -> None:
-        for s in self.servers.values():
-            s.reset_counters()
-
-    def clear_faults(self) -> None:
-        for s in self.servers.values():
-            s.faults = Faults()

@@ -165,7 +165,42 @@ def build_world(net: str, domains: int = 0) -> World:
     return World(net, specs, zones, server_zones, names)
 
 
-class Lab:
+class ServerDirectory:
+    """The lab's servers by address and by host name, with the helpers tests use on them;
+    shared by ``Lab`` (sockets) and ``rootwalk.lab.inprocess.InLab`` (none)."""
+
+    servers: dict[str, AuthServer]
+    _by_name: dict[str, AuthServer]
+
+    def _index(self, servers: list[AuthServer]) -> None:
+        self.servers = {s.address: s for s in servers}
+        self._by_name = {}
+        for s in servers:
+            for key in (s.name, *s.aliases):
+                self._by_name[key.lower().rstrip(".")] = s
+
+    def server(self, key: str) -> AuthServer:
+        """A server by address (``127.A.0.20``) or host name (``ns1.example.com``)."""
+        srv = self.servers.get(key) or self._by_name.get(key.lower().rstrip("."))
+        if srv is None:
+            raise KeyError(f"no lab server {key!r}")
+        return srv
+
+    def servers_for(self, zone: str) -> list[AuthServer]:
+        """The servers that serve ``zone`` (e.g. ``"example.com"``)."""
+        name = dns.name.from_text(zone)
+        return [s for s in self.servers.values() if s.serves(name)]
+
+    def reset_counters(self) -> None:
+        for s in self.servers.values():
+            s.reset_counters()
+
+    def clear_faults(self) -> None:
+        for s in self.servers.values():
+            s.faults = Faults()
+
+
+class Lab(ServerDirectory):
     """A simulated internet on loopback: the world's servers, each on UDP and TCP.
 
     ``Lab()`` picks a random port and net prefix (and retries on "address in use"), so
@@ -241,11 +276,7 @@ class Lab:
                     continue
                 raise
             self.net, self.port, self.world = net, port, world
-            self.servers = {s.address: s for s in servers}
-            self._by_name = {}
-            for s in servers:
-                for key in (s.name, *s.aliases):
-                    self._by_name[key.lower().rstrip(".")] = s
+            self._index(servers)
             self._tmpdir = Path(tempfile.mkdtemp(prefix="rootwalk-lab-"))
             self.root_hints_path.write_text(self.root_hints_text, encoding="utf-8")
             self.config_path.write_text(self.resolver_config_text, encoding="utf-8")
@@ -351,23 +382,3 @@ class Lab:
         if not self.net:
             raise RuntimeError("the lab is not started")
         return f"{self.net}.{block}.{n}"
-
-    def server(self, key: str) -> AuthServer:
-        """A server by address (``127.A.0.20``) or host name (``ns1.example.com``)."""
-        srv = self.servers.get(key) or self._by_name.get(key.lower().rstrip("."))
-        if srv is None:
-            raise KeyError(f"no lab server {key!r}")
-        return srv
-
-    def servers_for(self, zone: str) -> list[AuthServer]:
-        """The servers that serve ``zone`` (e.g. ``"example.com"``)."""
-        name = dns.name.from_text(zone)
-        return [s for s in self.servers.values() if s.serves(name)]
-
-    def reset_counters(self) -> None:
-        for s in self.servers.values():
-            s.reset_counters()
-
-    def clear_faults(self) -> None:
-        for s in self.servers.values():
-            s.faults = Faults()
