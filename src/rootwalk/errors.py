@@ -29,7 +29,15 @@ class EDE(enum.IntEnum):
     """Extended DNS Error codes used by rootwalk (RFC 8914 §4)."""
 
     OTHER = 0
+    UNSUPPORTED_DNSKEY_ALGORITHM = 1
+    UNSUPPORTED_DS_DIGEST_TYPE = 2
     STALE_ANSWER = 3
+    DNSSEC_BOGUS = 6
+    SIGNATURE_EXPIRED = 7
+    SIGNATURE_NOT_YET_VALID = 8
+    DNSKEY_MISSING = 9
+    RRSIGS_MISSING = 10
+    NSEC_MISSING = 12
     NOT_READY = 14
     BLOCKED = 15
     PROHIBITED = 18
