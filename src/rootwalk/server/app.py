@@ -416,6 +416,8 @@ class Server:
         left = await self.inflight.drain(self.config.server.shutdown_timeout)
         if left:
             log.info("%d question(s) still in progress abandoned", left)
+        for task in self.resolver.prefetching():
+            task.cancel()  # a refresh nobody waits for: not worth delaying the stop
         await cachectl.warm_save(self)
         for transport, _protocol in self.udp:
             transport.close()

@@ -74,6 +74,8 @@ def stats_map(server: Server) -> dict[str, int]:
         "resolutions_jostled": r.shed_jostled,
         "upstream_queries": r.iterator.queries_sent,
         "upstream_timeouts": r.iterator.timeouts,
+        "prefetches": r.prefetches,
+        "prefetches_skipped": r.prefetches_skipped,
         "wire_answers": len(server.handler.wire),
     }
     return {**gauges, **dict(sorted(server.handler.counters().items()))}
