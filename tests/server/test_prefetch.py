@@ -111,7 +111,8 @@ async def test_hit_in_the_last_tenth_from_the_fast_path_refreshes_in_the_backgro
     lab: Lab, running: Running
 ) -> None:
     await warm(running, lab)
-    for key in EXAMPLE_COM:  # the refresh takes 0.15 s (under the 0.2 s minimum timeout): the client must not wait
+    # The refresh takes 0.15 s (under the 0.2 s minimum timeout): the client must not wait.
+    for key in EXAMPLE_COM:
         lab.server(key).faults = Faults(delay=0.15)
     running.clock.advance(275)  # 25 s left of 300: inside the last 30 s
     m, took = await running.ask()
