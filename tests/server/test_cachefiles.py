@@ -190,3 +190,28 @@ def test_warm_start_file_checked(tmp_path: Path, value: str, why: str) -> None:
         p = run_cli(args)
         assert p.returncode == 2, p
         assert "'cache.warm_start_file'" in p.stderr and why in p.stderr
+
+
+def test_cache_commands_and_warm_start_with_workers(lab: Lab, tmp_path: Path) -> None:
+    sock = tmp_path / "w.sock"
+    warm = tmp_path / "warm.jsonl"
+    extra = f'control_socket = "{sock}"\n\n[cache]\nwarm_start_file = "{warm}"\n'
+    proc = start_server(lab, tmp_path, extra, args=["--workers", "2"], listen=["127.0.0.1:0"])
+    dump = tmp_path / "dump.jsonl"
+    try:
+        for _ in range(4):  # spread over the workers by source port
+            assert ask(proc.addresses[0], "www.example.com").answer
+        rc, out, err = ctl(sock, "dump-cache", str(dump))
+        assert rc == 0, err
+        assert out.startswith("worker 0: wrote ") and "\nworker 1: wrote " in out, out
+        assert dump.with_name("dump.jsonl.0").exists() and dump.with_name("dump.jsonl.1").exists()
+        rc, out, err = ctl(sock, "load-cache", str(dump) + ".0")
+        assert rc == 0 and out.startswith("worker 0: loaded ") and "worker 1: loaded " in out
+        rc, out, err = ctl(sock, "flush-zone", "example.com")
+        assert rc == 0 and re.match(r"worker 0: removed \d+ rrsets", out), (out, err)
+        rc, _, err = ctl(sock, "load-cache")
+        assert rc == 1 and "usage: load-cache FILE" in err
+    finally:
+        assert proc.stop() == 0
+    # One warm-start file per worker: each has its own cache.
+    assert warm.with_name("warm.jsonl.0").exists() and warm.with_name("warm.jsonl.1").exists()
