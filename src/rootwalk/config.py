@@ -139,6 +139,12 @@ class CacheConfig:
     # at once and the authorities are not asked for it again for this many seconds (30 s is
     # what RFC 8767 suggests); 0: every question tries again.
     stale_failure_recheck: float = 30.0
+    # Unbound prefetch: a question answered from the cache in the last 10 % of its TTL starts
+    # a refresh in the background, so popular names never go cold.
+    prefetch: bool = True
+    # Warm start: the cache is saved here on shutdown and loaded at start (cache/persist.py);
+    # "" (the default) is off.
+    warm_start_file: str = ""
 
 
 @dataclass(frozen=True)
@@ -444,6 +450,15 @@ def _validate(config: Config, source: str) -> None:
     for name in ("stale_client_timeout", "stale_failure_recheck"):
         if not 0 <= getattr(c, name) <= 86_400:
             raise ConfigError(f"{source}: 'cache.{name}' must be 0..86400 seconds")
+    if c.warm_start_file:
+        where = Path(c.warm_start_file)
+        if where.is_dir():
+            raise ConfigError(f"{source}: 'cache.warm_start_file' {where} is a directory")
+        if not where.absolute().parent.is_dir():
+            raise ConfigError(
+                f"{source}: 'cache.warm_start_file' {where}: no such directory "
+                f"{where.absolute().parent}"
+            )
     lim = config.limits
     for f in dataclasses.fields(lim):
         if getattr(lim, f.name) <= 0:

@@ -74,14 +74,18 @@ class Iterator:
         self._priming = asyncio.Lock()
         self.timeouts = 0
 
-    async def resolve(self, question: Question, trace: TraceSink | None = None) -> Result:
-        """Resolve one client question within the total time budget, or raise ResolverError."""
+    async def resolve(
+        self, question: Question, trace: TraceSink | None = None, *, refresh: bool = False
+    ) -> Result:
+        """Resolve one client question within the total time budget, or raise ResolverError.
+
+        ``refresh`` (a prefetch): the question itself is asked upstream even when cached."""
         limits = self.config.limits
         # The budget is enforced where time is spent: every upstream try waits at most until
         # the deadline, and none starts after it (_send), so no timer per question is needed.
         walk = _Walk(Budget(limits), self.clock.monotonic() + limits.total_timeout, trace)
         await self._prime(walk)
-        return await self._run((question,), walk)
+        return await self._run((question,), walk, refresh=refresh)
 
     async def _prime(self, walk: _Walk) -> None:
         """RFC 8109: learn the current root NS set from a root server before relying on the
@@ -109,7 +113,12 @@ class Iterator:
                 log.info("priming failed (%s): going on with the root hints", why)
 
     async def _run(
-        self, stack: tuple[Question, ...], walk: _Walk, limits: Limits | None = None
+        self,
+        stack: tuple[Question, ...],
+        walk: _Walk,
+        limits: Limits | None = None,
+        *,
+        refresh: bool = False,
     ) -> Result:
         """Resolve ``stack[-1]``; the stack holds the questions that are waiting on it."""
         res = Resolution(
@@ -124,6 +133,7 @@ class Iterator:
             depth=len(stack) - 1,
             trace=walk.trace,
             rng=self.rng,
+            refresh=refresh,
         )
         steps = res.run()
         outcome: object = None

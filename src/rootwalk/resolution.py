@@ -124,6 +124,9 @@ class Result:
     # nothing, as Unbound drops queries it has no room for, so the client retries later
     # instead of caching a SERVFAIL.
     shed: bool = False
+    # For an answer from the cache: when (wall clock) it enters the last tenth of its TTL and
+    # a question for it should start a prefetch (cache.prefetch).
+    refresh_at: float = float("inf")
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,8 +263,12 @@ class Resolution:
         depth: int = 0,
         trace: TraceSink | None = None,
         rng: random.Random | None = None,
+        refresh: bool = False,
     ) -> None:
         self.question = question
+        # A prefetch: ask the authorities even though the cache has the answer (Unbound's
+        # prefetch skips the cache lookup the same way).
+        self.refresh = refresh
         self.config = config
         self.limits = limits
         self.cache = cache
@@ -292,14 +299,21 @@ class Resolution:
         cached_only = True
         while True:
             now = self.clock.now()
-            hit = self.cache.lookup(qname, qtype, now, max_chain=self.limits.max_cname_chain)
+            hit = (
+                None
+                if self.refresh
+                else self.cache.lookup(qname, qtype, now, max_chain=self.limits.max_cname_chain)
+            )
             if hit is not None:
                 if self._tracing:
                     detail = self._describe_hit(hit.complete, hit.nxdomain, hit.answer)
                     self._emit(TraceKind.CACHE, qname, qtype, detail=detail)
                 if hit.complete:
                     rcode, answer, auth = hit.sections()
-                    return Result(rcode, chain + answer, auth, from_cache=cached_only)
+                    refresh_at = hit.refresh_at if cached_only else float("inf")
+                    return Result(
+                        rcode, chain + answer, auth, from_cache=cached_only, refresh_at=refresh_at
+                    )
                 chain.extend(hit.chain)
                 qname = self._follow(hit.target, seen, chain)
             cached_only = False

@@ -14,6 +14,14 @@ Distinct resolutions in progress are bounded by ``limits.max_resolutions`` with 
 policy (num-queries-per-thread and jostle-timeout, mesh_make_new_space): when the table is
 full, a new question pushes out the oldest resolution if that one has run longer than
 ``limits.jostle_timeout``, and is otherwise turned away. Both come back as ``Result.shed``.
+
+Prefetch (``cache.prefetch``, Unbound's ``prefetch: yes``): a question answered from the cache
+in the last tenth of its TTL gets its answer at once, and starts a refresh in the background
+(``prefetch``), which asks the authorities even though the cache has the answer. One refresh
+per question at a time, in a table of its own (a client asking meanwhile is answered from the
+cache, never made to wait for it), started only while the resolutions in progress and the
+refreshes together are fewer than ``limits.max_resolutions``. The front end's rendered-answer
+fast path calls ``prefetch`` too (server/wirecache.py).
 """
 
 from __future__ import annotations
@@ -94,6 +102,10 @@ class Resolver:
         # RFC 8767 failure recheck: question -> wall-clock time (the TTL clock) until which
         # its expired data is answered without a new resolution. Oldest first.
         self._failed: dict[_Key, float] = {}
+        # Prefetches in progress, by question (never in ``_inflight``: nobody waits on them).
+        self._prefetching: dict[_Key, asyncio.Task[None]] = {}
+        self.prefetches = 0  # started
+        self.prefetches_skipped = 0  # not started: no room under limits.max_resolutions
 
     @property
     def resolutions_in_progress(self) -> int:
@@ -164,7 +176,7 @@ class Resolver:
                 stale = await self._wait_or_stale(question, flight.task)
                 if stale is not None:
                     return stale
-            return await asyncio.shield(flight.task)
+            result = await asyncio.shield(flight.task)
         except asyncio.CancelledError:
             # shield() raises CancelledError both when this waiter is cancelled (shutdown, a
             # client gone) and when the shared task is; only the second, by a jostle, is an
@@ -174,6 +186,44 @@ class Resolver:
             if flight.jostled and flight.task.cancelled() and not pending:
                 return _busy(flight.jostled)
             raise
+        if result.from_cache and result.refresh_at <= self.clock.now():
+            self.prefetch(name, rdtype, rdclass)
+        return result
+
+    def prefetch(self, name: bytes, rdtype: int, rdclass: int = 1) -> bool:
+        """Refresh a cached answer in the background (cache.prefetch); whether one started.
+
+        Never delays anyone: the caller has its answer from the cache already."""
+        if not self.config.cache.prefetch:
+            return False
+        key = (name, rdtype, rdclass)
+        if key in self._prefetching:
+            return False  # one refresh per question at a time
+        if len(self._inflight) + len(self._prefetching) >= self.config.limits.max_resolutions:
+            self.prefetches_skipped += 1  # clients first: the cache still has the answer
+            return False
+        task = asyncio.get_running_loop().create_task(
+            self._refresh(Question(name, rdtype, rdclass))
+        )
+        self._prefetching[key] = task
+        self.prefetches += 1
+        task.add_done_callback(functools.partial(self._prefetched, key))
+        return True
+
+    def _prefetched(self, key: _Key, _task: asyncio.Task[None]) -> None:
+        self._prefetching.pop(key, None)
+
+    async def _refresh(self, question: Question) -> None:
+        self.resolutions_started += 1
+        try:
+            await self.iterator.resolve(question, refresh=True)
+        except ResolverError as exc:
+            # The cached answer stays until it expires (and then serve-stale may use it).
+            log.info("prefetch of %s failed: %s", question, exc.reason)
+
+    def prefetching(self) -> list[asyncio.Task[None]]:
+        """The prefetches in progress (tests wait for them; shutdown cancels them)."""
+        return list(self._prefetching.values())
 
     async def _wait_or_stale(self, question: Question, task: asyncio.Task[Result]) -> Result | None:
         """RFC 8767 §5: wait for ``task`` up to the client response timer; then expired data

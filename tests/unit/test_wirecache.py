@@ -99,3 +99,18 @@ def test_off_when_size_is_zero() -> None:
         "www.example.org.", dns.rrset.from_text(WWW, 300, "IN", "A", "192.0.2.1")
     )
     assert not cache.put(key, wire, qend, 1000.0, (WWW,), 0)
+
+
+def test_the_first_hit_past_refresh_at_asks_for_one_prefetch() -> None:
+    cache = WireCache(10)
+    asked: list[bytes] = []
+    cache.on_refresh = asked.append
+    key, wire, qend = rendered("www.example.org.", alias_chain(60)[1])
+    assert cache.put(key, wire, qend, 1000.0, (WWW,), 0, refresh_at=1054.5)
+    q = dns.message.make_query("www.example.org.", "A").to_wire()
+    seen = cache.lookup(q, q[2:], 1054.2)
+    assert seen is not None and not asked
+    # The fast path leaves its own check at ``until``: the refresh time, not the next second.
+    assert seen.until == 1054.5
+    assert cache.lookup(q, q[2:], 1054.6) is not None and asked == [key]
+    assert cache.lookup(q, q[2:], 1055.7) is not None and asked == [key]  # once only

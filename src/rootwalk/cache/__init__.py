@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from rootwalk.cache.infra import InfraCache, ServerStats
-from rootwalk.cache.negative import NegativeCache, NegativeEntry, negative_ttl
+from rootwalk.cache.negative import NXDOMAIN_KEY, NegativeCache, NegativeEntry, negative_ttl
 from rootwalk.cache.rrsets import RRsetCache, RRsetEntry, Trust
 from rootwalk.classify import Classified, ResponseKind, synthesise_cname
 from rootwalk.clock import Clock
@@ -30,7 +30,9 @@ __all__ = [
     "DumpEntry",
     "InfraCache",
     "NegativeEntry",
+    "PREFETCH_FRACTION",
     "RRsetEntry",
+    "SavedEntry",
     "ServerStats",
     "Trust",
     "negative_ttl",
@@ -46,6 +48,8 @@ def address_text(rdata: bytes) -> str:
 
 _ANY = 255
 NOERROR, NXDOMAIN = 0, 3
+# Unbound prefetch: an answer asked for in the last tenth of its original TTL is refreshed.
+PREFETCH_FRACTION = 0.1
 
 
 @dataclass
@@ -59,6 +63,9 @@ class CacheAnswer:
     nxdomain: bool = False
     complete: bool = False  # answer or negative verdict found for ``target``
     stale: bool = False
+    # Wall-clock time from which a question answered with this should be prefetched: the
+    # earliest last-tenth-of-TTL of the entries it was built from (Unbound prefetch_ttl).
+    refresh_at: float = float("inf")
 
     def sections(self) -> tuple[int, list[RRset], list[RRset]]:
         """(rcode, answer section, authority section) of a complete answer.
@@ -97,11 +104,17 @@ class CacheView(Protocol):
 
     def flush(self, name: bytes) -> int: ...
 
+    def flush_zone(self, name: bytes) -> CacheSizes: ...
+
     def flush_all(self) -> CacheSizes: ...
 
     def sizes(self) -> CacheSizes: ...
 
     def dump(self, now: float) -> Iterator[DumpEntry]: ...
+
+    def export(self, now: float) -> Iterator[SavedEntry]: ...
+
+    def restore(self, entry: SavedEntry, now: float) -> bool: ...
 
     def subscribe(self, callback: Callable[[bytes | None], None]) -> None: ...
 
@@ -121,6 +134,25 @@ class DumpEntry:
     ttl: int
     trust: str  # for an RRset; "nxdomain" or "nodata" for a negative entry
     rrset: RRset | None
+
+
+@dataclass(frozen=True, slots=True)
+class SavedEntry:
+    """One cached item with absolute times: what ``ctl dump-cache FILE`` writes and
+    ``load-cache`` reads back (cache/persist.py). For a negative verdict ``rrset`` is its SOA
+    and ``trust`` is None; ``rdtype`` is NXDOMAIN_KEY (-1) for an NXDOMAIN."""
+
+    name: bytes
+    rdtype: int
+    expires: float  # wall-clock seconds
+    original: int  # the TTL it was stored with
+    trust: Trust | None
+    rrset: RRset
+    sigs: RRset | None = None
+
+    @property
+    def negative(self) -> bool:
+        return self.trust is None
 
 
 class Cache:
@@ -163,6 +195,29 @@ class Cache:
             kind = "nxdomain" if neg.nxdomain else "nodata"
             yield DumpEntry(name, rdtype, int(neg.expires - now), kind, None)
 
+    def export(self, now: float) -> Iterator[SavedEntry]:
+        """Every unexpired entry with its absolute expiry, original TTL and trust."""
+        for (name, rdtype), entry in self.rrsets.items():
+            if entry.expires > now:
+                trust, rrset, sigs = entry.trust, entry.rrset, entry.sigs
+                yield SavedEntry(name, rdtype, entry.expires, entry.original, trust, rrset, sigs)
+        for (name, rdtype), neg in self.negative.items():
+            if neg.expires > now:
+                yield SavedEntry(name, rdtype, neg.expires, neg.original, None, neg.soa)
+
+    def restore(self, entry: SavedEntry, now: float) -> bool:
+        """Keep a validated entry read from a cache file; False when it has expired or what is
+        cached already is better."""
+        if entry.expires <= now:
+            return False
+        if entry.trust is None:
+            neg = NegativeEntry(
+                entry.name, entry.rdtype == NXDOMAIN_KEY, entry.rrset, entry.expires, entry.original
+            )
+            return self.negative.restore(entry.rdtype, neg, now)
+        rr = RRsetEntry(entry.rrset, entry.trust, entry.expires, entry.sigs, entry.original)
+        return self.rrsets.restore(rr, now)
+
     # -- reading -------------------------------------------------------------------------
 
     def lookup(
@@ -186,7 +241,10 @@ class Cache:
         name = qname
         seen = {name}
 
-        def ttl_of(expires: float) -> int:
+        def ttl_of(expires: float, original: int) -> int:
+            refresh = expires - original * PREFETCH_FRACTION
+            if refresh < out.refresh_at:
+                out.refresh_at = refresh
             if stale and expires <= now:
                 out.stale = True
                 return stale_ttl
@@ -196,12 +254,12 @@ class Cache:
             out.target = name
             entry = self.rrsets.get(name, qtype, now, stale=stale)
             if entry is not None and entry.trust.answers_clients:
-                out.answer = [_aged(entry.rrset, ttl_of(entry.expires))]
+                out.answer = [_aged(entry.rrset, ttl_of(entry.expires, entry.original))]
                 out.complete = True
                 return out
             neg = self.negative.get(name, qtype, now, stale=stale)
             if neg is not None:
-                ttl = ttl_of(neg.expires)
+                ttl = ttl_of(neg.expires, neg.original)
                 out.soa = _aged(neg.soa, ttl)
                 out.nxdomain = neg.nxdomain
                 out.complete = True
@@ -210,7 +268,7 @@ class Cache:
             if qtype != CNAME:
                 cname = self.rrsets.get(name, CNAME, now, stale=stale)
                 if cname is not None and cname.trust.answers_clients:
-                    out.chain.append(_aged(cname.rrset, ttl_of(cname.expires)))
+                    out.chain.append(_aged(cname.rrset, ttl_of(cname.expires, cname.original)))
                     nxt = cname.rrset.rdatas[0]
             if nxt is None and self.rrsets.dnames_seen:
                 nxt = self._dname_step(name, now, stale, out, ttl_of)
@@ -228,7 +286,7 @@ class Cache:
         now: float,
         stale: bool,
         out: CacheAnswer,
-        ttl_of: Callable[[float], int],
+        ttl_of: Callable[[float, int], int],
     ) -> bytes | None:
         probe = name
         while probe != ROOT:
@@ -238,7 +296,7 @@ class Cache:
                 synth = synthesise_cname(name, entry.rrset)
                 if synth is None:
                     return None
-                ttl = ttl_of(entry.expires)
+                ttl = ttl_of(entry.expires, entry.original)
                 out.chain.extend([_aged(entry.rrset, ttl), _aged(synth, ttl)])
                 new = synth.rdatas[0]
                 if in_bailiwick(new, probe):
@@ -328,6 +386,11 @@ class Cache:
 
     def flush(self, name: bytes) -> int:
         return self.rrsets.remove(name) + self.negative.remove(name)
+
+    def flush_zone(self, name: bytes) -> CacheSizes:
+        """Forget every RRset and negative verdict at or below ``name`` (Unbound flush_zone);
+        returns what went. Subscribers hear of each owner name, so derived answers go too."""
+        return CacheSizes(self.rrsets.remove_below(name), self.negative.remove_below(name))
 
     def flush_all(self) -> CacheSizes:
         """Forget everything; returns what was there."""

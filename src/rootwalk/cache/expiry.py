@@ -15,6 +15,7 @@ from typing import Generic, Protocol, TypeVar
 import cachetools
 
 from rootwalk.config import CacheConfig
+from rootwalk.wire.names import is_subdomain
 
 __all__ = ["Expiring", "ExpiringStore"]
 
@@ -69,6 +70,16 @@ class ExpiringStore(Generic[V]):
             self._data.pop(k, None)
         if keys and self.on_change is not None:
             self.on_change(name)
+        return len(keys)
+
+    def remove_below(self, zone: bytes) -> int:
+        """Drop every entry owned by ``zone`` or a name below it (``ctl flush-zone``)."""
+        keys = [k for k in list(self._data.keys()) if is_subdomain(k[0], zone)]
+        for k in keys:
+            self._data.pop(k, None)
+        if self.on_change is not None:
+            for name in {k[0] for k in keys}:
+                self.on_change(name)
         return len(keys)
 
     def clear(self) -> None:

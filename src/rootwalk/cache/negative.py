@@ -35,6 +35,7 @@ class NegativeEntry:
     nxdomain: bool
     soa: RRset
     expires: float
+    original: int = 0  # the negative TTL it was stored with (prefetch, cache files)
 
     def ttl(self, now: float) -> int:
         return max(0, int(self.expires - now))
@@ -50,7 +51,16 @@ class NegativeCache(ExpiringStore[NegativeEntry]):
         if ttl <= 0:
             return False
         key = (name, NXDOMAIN_KEY if nxdomain else qtype)
-        self._store(key, NegativeEntry(name, nxdomain, soa, now + ttl))
+        self._store(key, NegativeEntry(name, nxdomain, soa, now + ttl, ttl))
+        return True
+
+    def restore(self, qtype: int, entry: NegativeEntry, now: float) -> bool:
+        """Keep a verdict read back from a cache file unless a longer-lived one is cached."""
+        key = (entry.owner, NXDOMAIN_KEY if entry.nxdomain else qtype)
+        old = self._data.get(key)
+        if old is not None and old.expires >= entry.expires:
+            return False
+        self._store(key, entry)
         return True
 
     def get(

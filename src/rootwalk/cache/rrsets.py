@@ -43,6 +43,8 @@ class RRsetEntry:
     trust: Trust
     expires: float  # wall-clock seconds
     sigs: RRset | None = None
+    # The TTL it was stored with (after min_ttl/max_ttl): prefetch starts in its last tenth.
+    original: int = 0
 
     def ttl(self, now: float) -> int:
         return max(0, int(self.expires - now))
@@ -85,8 +87,23 @@ class RRsetCache(ExpiringStore[RRsetEntry]):
                 # Ghost-domain defence: a re-sent referral NS set must not extend the life
                 # of the delegation it refreshes (Unbound need_to_update_rrset).
                 return False
-        entry = RRsetEntry(rrset, trust, now + ttl, sigs)
+        entry = RRsetEntry(rrset, trust, now + ttl, sigs, ttl)
         self._store(key, entry)
         if rrset.rtype == DNAME:
+            self.dnames_seen = True
+        return True
+
+    def restore(self, entry: RRsetEntry, now: float) -> bool:
+        """Keep an entry read back from a cache file (``cache.persist``), unless what is
+        cached now is as trusted and lives longer. The caller has validated it."""
+        key = (entry.rrset.owner, entry.rrset.rtype)
+        old = self._data.get(key)
+        better = old is not None and (
+            old.trust > entry.trust or (old.trust == entry.trust and old.expires >= entry.expires)
+        )
+        if old is not None and old.expires > now and better:
+            return False
+        self._store(key, entry)
+        if entry.rrset.rtype == DNAME:
             self.dnames_seen = True
         return True

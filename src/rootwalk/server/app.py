@@ -37,6 +37,7 @@ from rootwalk.config import Config, ServerConfig, format_listen, load_config, pa
 from rootwalk.errors import ConfigError
 from rootwalk.hints import load_hints
 from rootwalk.resolver import Resolver
+from rootwalk.server import cachectl
 from rootwalk.server.blocklist import Blocklist, LoadError, load
 from rootwalk.server.control import (
     ControlError,
@@ -337,6 +338,7 @@ class Server:
         blocklist = await self._load_blocklists(self.config, source)
         if blocklist is not self.handler.blocklist:
             self.handler.configure(self.config, source, blocklist)
+        await cachectl.warm_load(self)  # before the first question: answered warm
         for listener in self.listeners:
             asked = self.config.server.udp_rcvbuf
             got = set_udp_rcvbuf(listener.udp, asked)
@@ -414,6 +416,9 @@ class Server:
         left = await self.inflight.drain(self.config.server.shutdown_timeout)
         if left:
             log.info("%d question(s) still in progress abandoned", left)
+        for task in self.resolver.prefetching():
+            task.cancel()  # a refresh nobody waits for: not worth delaying the stop
+        await cachectl.warm_save(self)
         for transport, _protocol in self.udp:
             transport.close()
         self.tcp.close_connections()

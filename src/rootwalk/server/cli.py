@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -76,7 +77,8 @@ def add_parsers(sub: Any) -> None:
 
     t = sub.add_parser(
         "ctl",
-        help="control a running server: stats, flush NAME, flush-all, dump-cache, reload",
+        help="control a running server: stats, flush NAME, flush-zone NAME, flush-all, "
+        "dump-cache [FILE], load-cache FILE, reload",
         description="Send one command to a running `rootwalk serve` over its control socket.",
     )
     t.add_argument(
@@ -89,10 +91,19 @@ def add_parsers(sub: Any) -> None:
     t.add_argument(
         "ctl_command",
         metavar="COMMAND",
-        choices=["stats", "flush", "flush-all", "dump-cache", "reload"],
-        help="stats | flush NAME | flush-all | dump-cache | reload",
+        choices=[
+            "stats",
+            "flush",
+            "flush-zone",
+            "flush-all",
+            "dump-cache",
+            "load-cache",
+            "reload",
+        ],
+        help="stats | flush NAME | flush-zone NAME | flush-all | dump-cache [FILE] | "
+        "load-cache FILE | reload",
     )
-    t.add_argument("ctl_args", nargs="*", metavar="NAME")
+    t.add_argument("ctl_args", nargs="*", metavar="ARG")
     t.set_defaults(func=run_ctl)
 
 
@@ -341,7 +352,11 @@ def run_ctl(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    command = " ".join([args.ctl_command, *args.ctl_args])
+    ctl_args = list(args.ctl_args)
+    if args.ctl_command in ("dump-cache", "load-cache"):
+        # The server's working directory is not ours: send the file as an absolute path.
+        ctl_args = [os.path.abspath(a) for a in ctl_args]
+    command = " ".join([args.ctl_command, *ctl_args])
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
             s.settimeout(10)

@@ -4,7 +4,8 @@ Control: a Unix socket (``server.control_socket``), one command line per connect
 is ``ok`` or ``error: ...`` on the first line and details after it. File permissions on the
 socket are the access control (mode 0600: the user rootwalk runs as, and root).
 
-Commands: ``stats``, ``flush NAME``, ``flush-all``, ``dump-cache``, ``reload``.
+Commands: ``stats``, ``flush NAME``, ``flush-zone NAME``, ``flush-all``, ``dump-cache``,
+``dump-cache FILE``, ``load-cache FILE``, ``reload`` (the cache ones: server/cachectl.py).
 
 One server owns a control socket: a second instance configured with the same path refuses to
 start (``bind_control``) instead of taking it over, and a server only ever removes the socket
@@ -32,6 +33,7 @@ import dns.exception
 import dns.name
 import dns.rdatatype
 
+from rootwalk.server import cachectl
 from rootwalk.wire.convert import rrset_lines
 from rootwalk.wire.names import from_dns, to_text
 
@@ -72,6 +74,8 @@ def stats_map(server: Server) -> dict[str, int]:
         "resolutions_jostled": r.shed_jostled,
         "upstream_queries": r.iterator.queries_sent,
         "upstream_timeouts": r.iterator.timeouts,
+        "prefetches": r.prefetches,
+        "prefetches_skipped": r.prefetches_skipped,
         "wire_answers": len(server.handler.wire),
     }
     return {**gauges, **dict(sorted(server.handler.counters().items()))}
@@ -331,9 +335,19 @@ class ControlService:
             async with asyncio.timeout(_TIMEOUT):
                 line = await reader.readline()
             command = line[:_MAX_LINE].decode(errors="replace").strip()
+            cmd, _, rest = command.partition(" ")
             if command.lower() == "reload":  # awaits the blocklists, built aside
                 ok, message = await self.server.reload()
                 reply = f"ok\n{message}\n" if ok else f"error: {message}\n"
+            elif cmd.lower() == "dump-cache" and rest.strip():  # a file: written in a thread
+                reply = await cachectl.dump_cache(self.server, rest.strip())
+            elif cmd.lower() == "load-cache":
+                path = rest.strip()
+                reply = (
+                    await cachectl.load_cache(self.server, path)
+                    if path
+                    else "error: usage: load-cache FILE\n"
+                )
             else:
                 reply = self.run(command)
             writer.write(reply.encode())
@@ -364,6 +378,10 @@ class ControlService:
             except dns.exception.DNSException as exc:
                 return f"error: bad name {args[0]!r}: {exc}\n"
             return f"ok\n{cache.flush(from_dns(name))} entries removed\n"
+        if cmd == "flush-zone":
+            if len(args) != 1:
+                return "error: usage: flush-zone NAME\n"
+            return cachectl.flush_zone(self.server, args[0])
         if cmd not in handlers or args:
             return f"error: unknown command {command!r} (stats, flush NAME, flush-all, ...)\n"
         return handlers[cmd]()

@@ -119,6 +119,8 @@ class ResolverLike(Protocol):
 
     async def resolve(self, name: bytes, rdtype: int, rdclass: int = 1) -> Result: ...
 
+    def prefetch(self, name: bytes, rdtype: int, rdclass: int = 1) -> bool: ...
+
 
 def header_reply(wire: bytes, rcode: int) -> bytes:
     """A header-only reply to ``wire`` (at least 12 bytes): same ID, opcode and RD; QR and RA."""
@@ -138,6 +140,7 @@ class Reply:
     cache: str = "-"  # hit, miss, stale, local, referral, or - (no lookup)
     additional: list[dns.rrset.RRset] = field(default_factory=list)
     shed: bool = False  # dropped by the resolver's load shedding: send nothing
+    refresh_at: float = float("inf")  # a cache answer's prefetch time (Result.refresh_at)
 
 
 class Handler:
@@ -152,6 +155,7 @@ class Handler:
         self.fast_tally = [0, 0, 0, 0]
         self.wire = WireCache(config.cache.wire_answers)
         resolver.cache.subscribe(self.wire.invalidate)
+        self.wire.on_refresh = self._prefetch
         self._seen = self.wire.seen.get
         self._now = resolver.clock.now
         self.configure(config, blocklist=blocklist)
@@ -214,6 +218,10 @@ class Handler:
         if self.query_log:
             self._log_fast(wire, peer, tally, tcp)
         return out
+
+    def _prefetch(self, key: bytes) -> None:
+        """A rendered answer was asked for in the last tenth of its TTL (see wirecache)."""
+        self.resolver.prefetch(key[:-3] + b"\x00", (key[-3] << 8) | key[-2])
 
     def _acl_first(self, address: Any) -> bool:
         """Whether ``address`` may have recursive answers, remembered for the fast path."""
@@ -401,7 +409,7 @@ class Handler:
         if cache == "hit" and not result.ede and result.rcode in (0, 3) and not out[2] & 0x02:
             tally = 1 if result.rcode == dns.rcode.NXDOMAIN else 0
             deps = _wire_dependencies(name, result.answer, result.authority)
-            self.wire.put(key, out, qend, self._now(), deps, tally)
+            self.wire.put(key, out, qend, self._now(), deps, tally, result.refresh_at)
         if self.query_log:
             ms = (time.monotonic() - started) * 1000.0
             qlog.info(
@@ -425,7 +433,7 @@ class Handler:
             return  # not a plain question, or ANY (answered by RFC 8482 synthesis)
         deps = _dependencies(dns.name.from_wire(qwire, 12)[0], reply)
         tally = 1 if reply.rcode == dns.rcode.NXDOMAIN else 0
-        self.wire.put(head[0], wire, head[1], self._now(), deps, tally)
+        self.wire.put(head[0], wire, head[1], self._now(), deps, tally, reply.refresh_at)
 
     # -- policy -----------------------------------------------------------------------------
 
@@ -468,6 +476,7 @@ class Handler:
                 result.rcode, _dns(result.answer), _dns(result.authority), result.ede, cache
             )
             reply.shed = result.shed
+            reply.refresh_at = result.refresh_at
         if any_query:
             reply = _minimal_any(qname, reply)
         return reply

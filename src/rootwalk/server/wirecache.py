@@ -10,11 +10,17 @@ On a hit, the stored bytes are copied with the client's ID and question (its exa
 0x20-using clients), and the TTL fields, whose offsets were found when the entry was stored,
 are rewritten to the remaining time. The rewritten copy is kept for the rest of that second,
 so under load most hits are three byte-string slices and a concatenation.
+
+Prefetch takes part at no cost to a hit: an answer's ``refresh_at`` (the last tenth of the
+shortest original TTL in it) bounds ``Seen.until``, so the first hit past it leaves the fast
+path's two-comparison check and comes through ``lookup``, which calls ``on_refresh(key)`` once
+for that answer. The refreshed data replaces the cached data, and ``invalidate`` this answer.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rootwalk.wire import parse_query_head, ttl_offsets
@@ -22,6 +28,7 @@ from rootwalk.wire import parse_query_head, ttl_offsets
 __all__ = ["Seen", "WireAnswer", "WireCache"]
 
 _TTL = struct.Struct("!I")
+_NEVER = float("inf")
 
 
 @dataclass(slots=True)
@@ -37,6 +44,8 @@ class WireAnswer:
     tail: bytes  # ``base`` with the TTLs rewritten for ``age``
     age: int = 0  # whole seconds since ``stored`` that ``tail`` reflects
     seen_as: list[bytes] = field(default_factory=list)  # its keys in WireCache.seen
+    key: bytes = b""  # its key in WireCache (the question)
+    refresh_at: float = _NEVER  # prefetch from then on; _NEVER once asked for
 
     def refresh(self, age: int) -> None:
         buf = bytearray(self.base)
@@ -61,7 +70,7 @@ class Seen:
     def build(self, raw: bytes) -> None:
         entry = self.entry
         self.rest = entry.head + raw[10 : self.qend - 2] + entry.tail
-        self.until = min(entry.expires, entry.stored + entry.age + 1)
+        self.until = min(entry.expires, entry.stored + entry.age + 1, entry.refresh_at)
 
 
 class WireCache:
@@ -76,6 +85,8 @@ class WireCache:
         # object (cleared, never replaced): the handler's fast path holds its get method.
         self.seen: dict[bytes, Seen] = {}
         self.edns_payload = 1232  # what parse_query_head caps the client's UDP size at
+        # Called with an answer's key the first time it is asked for past its refresh_at.
+        self.on_refresh: Callable[[bytes], None] | None = None
 
     def configure(self, edns_payload: int) -> None:
         self.edns_payload = edns_payload
@@ -99,6 +110,8 @@ class WireCache:
                 age = max(0, int(now - entry.stored))  # a clock stepped back: no older TTLs
                 if age != entry.age:
                     entry.refresh(age)
+                if now >= entry.refresh_at:
+                    self._prefetch(entry)
                 seen.build(raw)
                 return seen
             self._drop_seen(raw)
@@ -108,6 +121,8 @@ class WireCache:
         found = self.get(head[0], now)
         if found is None:
             return None
+        if now >= found.refresh_at:
+            self._prefetch(found)
         if len(self.seen) >= self.max_entries:
             self.seen.clear()
             for other in self._entries.values():
@@ -117,6 +132,11 @@ class WireCache:
         self.seen[raw] = seen
         found.seen_as.append(raw)
         return seen
+
+    def _prefetch(self, entry: WireAnswer) -> None:
+        entry.refresh_at = _NEVER  # once: the refresh replaces (invalidates) this answer
+        if self.on_refresh is not None:
+            self.on_refresh(entry.key)
 
     def _drop_seen(self, raw: bytes) -> None:
         seen = self.seen.pop(raw, None)
@@ -143,6 +163,7 @@ class WireCache:
         now: float,
         deps: tuple[bytes, ...],
         tally: int,
+        refresh_at: float = _NEVER,
     ) -> bool:
         """Keep ``wire`` as the answer for ``key``; False when there is nothing safe to keep.
 
@@ -166,6 +187,7 @@ class WireCache:
         entry = WireAnswer(
             len(wire), flat, now, now + shortest, deps, tally, wire[2:12], tail, tail
         )
+        entry.key, entry.refresh_at = key, refresh_at
         self._entries[key] = entry
         for name in deps:
             keys = self._by_name.get(name)

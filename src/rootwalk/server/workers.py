@@ -51,13 +51,19 @@ _WORKER_TIMEOUT = 10.0
 _MAX_LINE = 1024
 # Summed over workers, except these: a peak is the largest, the uptime the supervisor's.
 _MAX_KEYS = frozenset({"resolutions_peak"})
-_COMMANDS = ("stats", "flush", "flush-all", "dump-cache", "reload")
+_COMMANDS = ("stats", "flush", "flush-zone", "flush-all", "dump-cache", "load-cache", "reload")
+# Commands with one argument (a name or a file; dump-cache's is optional).
+_ONE_ARG = frozenset({"flush", "flush-zone", "load-cache"})
 
 
-def worker_config(config: Config, control_path: str) -> Config:
-    """What a worker runs: the supervisor's sockets replaced by its private control socket."""
+def worker_config(config: Config, control_path: str, index: int = 0) -> Config:
+    """What a worker runs: the supervisor's sockets replaced by its private control socket,
+    and a warm-start file of its own (FILE.I: each worker has its own cache)."""
     server = dataclasses.replace(config.server, control_socket=control_path, metrics_listen="")
-    return dataclasses.replace(config, server=server)
+    cache = config.cache
+    if cache.warm_start_file:
+        cache = dataclasses.replace(cache, warm_start_file=f"{cache.warm_start_file}.{index}")
+    return dataclasses.replace(config, server=server, cache=cache)
 
 
 def ask_worker(path: str, command: str, timeout: float = _WORKER_TIMEOUT) -> tuple[bool, str]:
@@ -197,7 +203,7 @@ class _Supervisor:
         overrides = self.overrides
 
         def worker_overrides(c: Config) -> Config:  # re-applied by the worker on every reload
-            return worker_config(overrides(c), path)
+            return worker_config(overrides(c), path, index)
 
         sys.stderr.flush()
         pid = os.fork()
@@ -215,7 +221,7 @@ class _Supervisor:
                 rc = _child(
                     index,
                     fresh,
-                    worker_config(self.config, path),
+                    worker_config(self.config, path, index),
                     self.listeners,
                     self.resolver,
                     w,
@@ -362,14 +368,17 @@ class _Supervisor:
             except Exception:
                 log.exception("control request failed")
 
-    def _fan_out(self, command: str) -> tuple[list[tuple[int, str]], list[str]]:
-        """``command`` sent to every worker: the (index, body) of those that said ok, and one
-        line per worker that reported an error or could not be reached."""
+    def _fan_out(
+        self, command: str | Callable[[int], str]
+    ) -> tuple[list[tuple[int, str]], list[str]]:
+        """``command`` (or ``command(index)``) sent to every worker: the (index, body) of those
+        that said ok, and one line per worker that reported an error or could not be reached."""
         answers: list[tuple[int, str]] = []
         problems: list[str] = []
         for index in range(self.workers):
             try:
-                ok, body = ask_worker(self._path(index), command)
+                text = command if isinstance(command, str) else command(index)
+                ok, body = ask_worker(self._path(index), text)
             except OSError as exc:
                 problems.append(f"worker {index} not answering ({exc.strerror or exc})")
                 continue
@@ -404,13 +413,18 @@ class _Supervisor:
         if not words:
             return "error: empty command\n"
         cmd = words[0].lower()
-        if cmd == "flush" and len(words) != 2:
-            return "error: usage: flush NAME\n"
-        if cmd not in _COMMANDS or (cmd != "flush" and len(words) != 1):
+        if cmd in _ONE_ARG and len(words) != 2:
+            return f"error: usage: {cmd} {'FILE' if cmd == 'load-cache' else 'NAME'}\n"
+        to_file = cmd == "dump-cache" and len(words) == 2
+        if cmd not in _COMMANDS or (cmd not in _ONE_ARG and len(words) != 1 and not to_file):
             return f"error: unknown command {command!r} (stats, flush NAME, flush-all, ...)\n"
         if cmd == "stats":
             return "ok\n" + "".join(f"{k} {v}\n" for k, v in self.stats().items())
-        answers, problems = self._fan_out(" ".join([cmd, *words[1:]]))
+        if cmd == "dump-cache" and len(words) == 2:
+            # One file per worker (FILE.I), as the warm start keeps them: each has its own cache.
+            answers, problems = self._fan_out(lambda i: f"dump-cache {words[1]}.{i}")
+        else:
+            answers, problems = self._fan_out(lambda _i: " ".join([cmd, *words[1:]]))
         if problems:
             # The same complaint from every worker (a bad name) is said once.
             unique = {p.split(": ", 1)[-1] for p in problems}
@@ -424,8 +438,10 @@ class _Supervisor:
         if cmd == "reload":
             first = answers[0][1].strip() if answers else "reloaded"
             return f"ok\n{first} ({n} workers)\n"
-        if cmd == "dump-cache":
+        if cmd == "dump-cache" and len(words) == 1:
             return "ok\n" + "".join(f"; worker {i}\n{body}" for i, body in answers)
+        if cmd in ("flush-zone", "dump-cache", "load-cache"):
+            return "ok\n" + "".join(f"worker {i}: {body}" for i, body in answers)
         return "ok\n"
 
 

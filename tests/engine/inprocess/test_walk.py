@@ -7,6 +7,7 @@ load of the machine. The real-socket versions of a few of these are in test_smok
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 import dns.name
 import dns.rcode
@@ -270,8 +271,13 @@ async def test_silent_zone_without_stale_data_is_servfail_in_bounded_time(
 
 
 async def test_negative_answers_cached_for_rfc2308_time_and_no_longer(
-    inlab: InLab, resolver: Resolver, clock: FakeClock
+    inlab: InLab, clock: FakeClock
 ) -> None:
+    # Prefetch off: this is about the negative TTL itself (asked at 119 s of 120, the answer
+    # would be refreshed by prefetch; see the next test).
+    config = make_config(inlab)
+    config = dataclasses.replace(config, cache=dataclasses.replace(config.cache, prefetch=False))
+    resolver = make_resolver(inlab, clock, config)
     # example.net: SOA TTL 120, MINIMUM 600 -> negative TTL 120 (the lesser).
     r = await ask(resolver, "nope.example.net")
     assert r.rcode == dns.rcode.NXDOMAIN and r.authority[0].ttl == 120
@@ -285,6 +291,26 @@ async def test_negative_answers_cached_for_rfc2308_time_and_no_longer(
     clock.advance(2)
     r = await ask(resolver, "nope.example.net")
     assert r.rcode == dns.rcode.NXDOMAIN and not r.from_cache and ns.count() == 1
+
+
+async def test_negative_answer_asked_in_its_last_tenth_is_prefetched(
+    inlab: InLab, resolver: Resolver, clock: FakeClock
+) -> None:
+    r = await ask(resolver, "nope.example.net")  # negative TTL 120: refresh in the last 12 s
+    assert r.rcode == dns.rcode.NXDOMAIN
+    ns = inlab.server("ns.example.net")
+    ns.reset_counters()
+    clock.advance(107)
+    r = await ask(resolver, "nope.example.net")
+    assert r.from_cache and not resolver.prefetching() and ns.count() == 0  # 13 s left
+    clock.advance(2)
+    r = await ask(resolver, "nope.example.net")
+    assert r.from_cache and r.authority[0].ttl == 11 and resolver.prefetches == 1
+    await asyncio.gather(*resolver.prefetching())
+    assert ns.count() == 1  # the refresh
+    clock.advance(20)  # past the first answer's expiry: the refreshed one answers
+    r = await ask(resolver, "nope.example.net")
+    assert r.rcode == dns.rcode.NXDOMAIN and r.from_cache and ns.count() == 1
 
 
 async def test_ttl_zero_is_used_but_not_cached(inlab: InLab, resolver: Resolver) -> None:
