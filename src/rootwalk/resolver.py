@@ -53,7 +53,9 @@ __all__ = ["Resolver"]
 
 log = logging.getLogger("rootwalk.resolver")
 
-_Key = tuple[bytes, int, int]
+# A question is its own key: name, type, class and the client's DO/CD bits, so that
+# answers that will differ once validation exists are never shared.
+_Key = Question
 
 # Questions whose refresh failed, remembered for the failure recheck timer; beyond this many
 # the oldest is forgotten (its next question tries the authorities again, which is safe).
@@ -137,17 +139,20 @@ class Resolver:
         rdtype: int,
         rdclass: int = 1,
         *,
+        do: bool = False,
+        cd: bool = False,
         trace: TraceSink | None = None,
     ) -> Result:
         """Resolve one question; ``name`` is a wire name (rootwalk.wire.names), or a dnspython
-        name for callers outside the query path (the CLI, tests)."""
+        name for callers outside the query path (the CLI, tests). ``do`` and ``cd`` are the
+        client's DNSSEC bits (RFC 3225, RFC 4035 §3.2.2)."""
         if not isinstance(name, bytes):
             name = from_dns(name)
         rdtype = int(rdtype)
-        question = Question(name, rdtype, rdclass)
+        question = Question(name, rdtype, rdclass, do, cd)
         if trace is not None:
             return await self._resolve(question, trace)  # traced walks are never shared
-        key = (name, rdtype, rdclass)
+        key = question
         if self._failed:
             held = self._held(key, question)
             if held is not None:
@@ -196,15 +201,13 @@ class Resolver:
         Never delays anyone: the caller has its answer from the cache already."""
         if not self.config.cache.prefetch:
             return False
-        key = (name, rdtype, rdclass)
+        key = Question(name, rdtype, rdclass)
         if key in self._prefetching:
             return False  # one refresh per question at a time
         if len(self._inflight) + len(self._prefetching) >= self.config.limits.max_resolutions:
             self.prefetches_skipped += 1  # clients first: the cache still has the answer
             return False
-        task = asyncio.get_running_loop().create_task(
-            self._refresh(Question(name, rdtype, rdclass))
-        )
+        task = asyncio.get_running_loop().create_task(self._refresh(key))
         self._prefetching[key] = task
         self.prefetches += 1
         task.add_done_callback(functools.partial(self._prefetched, key))
@@ -258,7 +261,7 @@ class Resolver:
         hold = self.config.cache.stale_failure_recheck
         if hold <= 0:
             return
-        key = (question.name, question.rdtype, question.rdclass)
+        key = question
         self._failed.pop(key, None)  # re-inserted last: the dict stays oldest first
         if len(self._failed) >= _FAILED_MAX:
             del self._failed[next(iter(self._failed))]
@@ -298,7 +301,7 @@ class Resolver:
             # waiters get the answer, and nothing was shed.
             if oldest.task.cancel():
                 self.shed_jostled += 1
-                log.debug("jostled %s after %.3f s", key[0], age)
+                log.debug("jostled %s after %.3f s", key, age)
         if len(self._inflight) < limits.max_resolutions:
             return None
         # Unbound drops what it has no room for: the client retries later, when the work in
@@ -323,7 +326,7 @@ class Resolver:
             log.info("SERVFAIL %s: %s", question, exc.reason)
             return Result(SERVFAIL, ede=[(int(exc.ede), exc.reason)])
         if self._failed:
-            self._failed.pop((question.name, question.rdtype, question.rdclass), None)
+            self._failed.pop(question, None)
         return result
 
     def _lookup(self, question: Question, *, stale: bool) -> CacheAnswer | None:

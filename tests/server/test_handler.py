@@ -55,7 +55,9 @@ class StubResolver:
         self.asked: list[tuple[dns.name.Name, RdataType]] = []
         self.raise_on: set[str] = set()
 
-    async def resolve(self, wire_name: bytes, rdtype: int, rdclass: int = 1) -> Result:
+    async def resolve(
+        self, wire_name: bytes, rdtype: int, rdclass: int = 1, *, do: bool = False, cd: bool = False
+    ) -> Result:
         name = to_dns(wire_name)
         self.asked.append((name, RdataType.make(rdtype)))
         key = name.to_text().lower()

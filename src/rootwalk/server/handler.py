@@ -117,7 +117,9 @@ class ResolverLike(Protocol):
     cache: CacheView
     clock: Clock
 
-    async def resolve(self, name: bytes, rdtype: int, rdclass: int = 1) -> Result: ...
+    async def resolve(
+        self, name: bytes, rdtype: int, rdclass: int = 1, *, do: bool = False, cd: bool = False
+    ) -> Result: ...
 
     def prefetch(self, name: bytes, rdtype: int, rdclass: int = 1) -> bool: ...
 
@@ -376,14 +378,16 @@ class Handler:
         name = key[:-3] + b"\x00"
         if self.local is not None and self.local.answer(to_dns(name), RdataType.make(qtype)):
             return _NOT_PLAIN
-        result = await self.resolver.resolve(name, qtype)
+        variant = key[-1]  # rootwalk.wire.query: bit 0 EDNS, bit 1 DO, bit 2 CD
+        result = await self.resolver.resolve(
+            name, qtype, do=bool(variant & 2), cd=bool(variant & 4)
+        )
         stats = self.stats
         if self._late_answer(started, tcp):
             return None
         if result.shed:
             stats["dropped_shed"] += 1
             return None  # as Unbound: a dropped question is retried; a SERVFAIL is believed
-        variant = key[-1]
         client_edns = bool(variant & 1)
         flags = _QR | _RA | (((qwire[2] << 8) | qwire[3]) & (_RD | _CD))
         opt = None

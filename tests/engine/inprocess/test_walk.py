@@ -239,6 +239,16 @@ async def test_hundred_identical_questions_cause_one_walk(inlab: InLab, resolver
     assert sum(inlab.server(k).count("www.example.com", "A") for k in EXAMPLE_COM) == 1
 
 
+async def test_questions_differing_in_do_or_cd_are_never_coalesced(resolver: Resolver) -> None:
+    # Their answers will differ once validation exists (RRSIGs for DO, no validation for CD).
+    name = n("www.example.com")
+    variants = [(False, False), (True, False), (False, True), (True, True)]
+    await asyncio.gather(
+        *(resolver.resolve(name, A, do=do, cd=cd) for do, cd in variants for _ in range(5))
+    )
+    assert resolver.resolutions_started == len(variants)
+
+
 async def test_stale_answer_when_every_server_is_silent(
     inlab: InLab, resolver: Resolver, clock: FakeClock
 ) -> None:
