@@ -97,7 +97,7 @@ def test_a_flooding_client_is_dropped_while_others_are_served(lab: Lab, tmp_path
     proc, sock = serve(
         lab,
         tmp_path,
-        f'client_rate_limit = {rate}\nclient_rate_burst = {burst}\nclient_rate_action = "drop"',
+        f"client_rate_limit = {rate}\nclient_rate_burst = {burst}\nclient_rate_prefix_v6 = 56",
     )
     where = proc.addresses[0]
     try:
@@ -136,7 +136,8 @@ def test_truncate_answers_tc_and_the_client_retries_over_tcp(lab: Lab, tmp_path:
     proc, sock = serve(
         lab,
         tmp_path,
-        'client_rate_limit = 0.1\nclient_rate_burst = 2\naccess_control = ["127.0.0.5/32 deny"]',
+        "client_rate_limit = 0.1\nclient_rate_burst = 2\n"
+        'client_rate_action = "truncate"\naccess_control = ["127.0.0.5/32 deny"]',
     )
     where = proc.addresses[0]
     try:
@@ -186,7 +187,8 @@ def test_a_prefix_shares_one_bucket(lab: Lab, tmp_path: Path) -> None:
     proc, _ = serve(
         lab,
         tmp_path,
-        "client_rate_limit = 0.1\nclient_rate_burst = 2\nclient_rate_prefix_v4 = 24",
+        "client_rate_limit = 0.1\nclient_rate_burst = 2\nclient_rate_prefix_v4 = 24\n"
+        'client_rate_action = "truncate"',
     )
     where = proc.addresses[0]
     try:

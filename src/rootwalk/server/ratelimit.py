@@ -2,9 +2,9 @@
 
 Each client prefix (the address itself by default, ``server.client_rate_prefix_v4/v6``) has a
 bucket of ``server.client_rate_burst`` tokens refilled at ``server.client_rate_limit`` per
-second; a question takes one. A question that finds the bucket empty is answered with an
-empty TC=1 answer (``truncate``: a real client retries over TCP, RFC 7766 §6.2.2 / BIND RRL's
-"slip") or not at all (``drop``, as Unbound). Why these choices:
+second; a question takes one. A question that finds the bucket empty is not answered at all
+(``drop``, the default, as Unbound) or answered with an empty TC=1 answer (``truncate``: a real
+client retries over TCP, RFC 7766 §6.2.2 / BIND RRL's "slip"). Why these choices:
 
 * Only UDP is limited: a TCP question comes from an address that completed a handshake, so it
   cannot be spoofed, and TCP has its own bounds (server.max_tcp_connections, pipeline).
@@ -120,9 +120,9 @@ class ClientRateLimit:
     def allow(self, host: str) -> bool:
         """Whether a question from ``host`` is within its prefix's rate (takes a token)."""
         now = self.clock()
-        key = host if self.exact else self._key(host)
-        bucket = self.buckets.get(key)
+        bucket = self.buckets.get(host if self.exact else self._key(host))
         if bucket is None:
+            key = host if self.exact else self._key(host)
             if len(self.buckets) >= self.max_clients:
                 self._evict(now)
             self.buckets[key] = [self.burst - 1.0, now]

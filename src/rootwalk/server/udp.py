@@ -58,7 +58,8 @@ class UdpProtocol(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         if not self.accepting:
             return
-        if self.handler.ratelimit is not None and not self.handler.ratelimit.allow(addr[0]):
+        limit = self.handler.ratelimit  # None: off (server/ratelimit.py)
+        if limit is not None and not limit.allow(addr[0]):
             self._over_limit(data, addr)
             return
         wire = self.fast(data, addr, False)
@@ -85,7 +86,8 @@ class UdpProtocol(asyncio.DatagramProtocol):
         if limit is None:
             return
         # A denied client gets nothing, over its rate or not (a TC=1 would answer it).
-        reply = limit.refuse(data, silent=handler.acl.check(str(addr[0])) is Action.DENY)
+        silent = limit.truncate and handler.acl.check(str(addr[0])) is Action.DENY
+        reply = limit.refuse(data, silent=silent)
         if reply is not None and self._send is not None:
             try:
                 self._send(reply, addr)
