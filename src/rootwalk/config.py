@@ -275,6 +275,22 @@ class ServerConfig:
     control_socket: str = ""
     # ADDR:PORT of a Prometheus /metrics HTTP endpoint; empty: off.
     metrics_listen: str = ""
+    # Rebinding protection (server/rebind.py, Unbound's private-address): A/AAAA records with
+    # these networks' addresses are removed from answers for names outside private_domains
+    # (and outside the forward zones). Empty: off, as Unbound.
+    private_addresses: tuple[str, ...] = ()
+    private_domains: tuple[str, ...] = ()
+    # Client rate limiting over UDP (server/ratelimit.py, Unbound's ip-ratelimit): questions
+    # per second per client prefix; 0: off. Burst: the bucket's depth (0: twice the rate).
+    # Per address by default, as Unbound; BIND's RRL uses /24 and /56.
+    client_rate_limit: float = 0.0
+    client_rate_burst: int = 0
+    client_rate_prefix_v4: int = 32
+    client_rate_prefix_v6: int = 128
+    # "drop": no answer at all (Unbound; measured to protect the other clients best under a
+    # flood that ignores TC); "truncate": an empty TC=1 answer, so a real client retries over
+    # TCP (not limited: TCP proves the source address).
+    client_rate_action: str = "drop"
 
 
 @dataclass(frozen=True)
@@ -514,6 +530,7 @@ def _validate_server(s: ServerConfig, source: str) -> None:
         )
     if not 1 <= s.workers <= 256:
         raise ConfigError(f"{source}: 'server.workers' must be 1..256")
+    _validate_lan_guards(s, source)
     if s.metrics_listen:
         try:
             parse_listen(s.metrics_listen)
@@ -521,3 +538,39 @@ def _validate_server(s: ServerConfig, source: str) -> None:
             raise ConfigError(
                 f"{source}: 'server.metrics_listen' {s.metrics_listen!r}: {exc}"
             ) from None
+
+
+def _validate_lan_guards(s: ServerConfig, source: str) -> None:
+    """Rebinding protection and client rate limiting (server/rebind.py, server/ratelimit.py)."""
+    for i, net in enumerate(s.private_addresses):
+        try:
+            ipaddress.ip_network(net, strict=False)
+        except ValueError:
+            raise ConfigError(
+                f"{source}: 'server.private_addresses[{i}]' is not a network: {net!r}"
+            ) from None
+    for i, name in enumerate(s.private_domains):
+        try:
+            from_text(name)
+        except (ValueError, dns.exception.DNSException) as exc:
+            raise ConfigError(
+                f"{source}: 'server.private_domains[{i}]' is not a domain name: {exc}"
+            ) from None
+    if not 0 <= s.client_rate_limit <= 10_000_000:
+        raise ConfigError(
+            f"{source}: 'server.client_rate_limit' must be 0 (off) or a positive rate, "
+            "at most 10000000 per second"
+        )
+    if s.client_rate_burst < 0:
+        raise ConfigError(
+            f"{source}: 'server.client_rate_burst' must be 0 (twice the rate) or more"
+        )
+    if not 0 <= s.client_rate_prefix_v4 <= 32:
+        raise ConfigError(f"{source}: 'server.client_rate_prefix_v4' must be 0..32")
+    if not 0 <= s.client_rate_prefix_v6 <= 128:
+        raise ConfigError(f"{source}: 'server.client_rate_prefix_v6' must be 0..128")
+    if s.client_rate_action not in ("drop", "truncate"):
+        raise ConfigError(
+            f'{source}: \'server.client_rate_action\' must be "drop" or "truncate", '
+            f"not {s.client_rate_action!r}"
+        )

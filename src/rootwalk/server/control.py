@@ -141,6 +141,12 @@ def render_metrics(stats: Mapping[str, int]) -> str:
     )
     family("truncated_total", "counter", "UDP answers sent with TC=1.", [("", get("truncated"))])
     family(
+        "truncated_ratelimit_total",
+        "counter",
+        "Empty TC=1 answers to clients over server.client_rate_limit.",
+        [("", get("truncated_ratelimit"))],
+    )
+    family(
         "tcp_closed_total",
         "counter",
         "TCP connections closed to make room: idlest evicted, or new rejected (all busy).",

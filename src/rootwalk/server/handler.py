@@ -35,6 +35,7 @@ Choices, with the RFC or the resolver they follow (docs/nameserver.md repeats th
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import struct
 import time
@@ -64,11 +65,13 @@ from rootwalk.resolution import Result
 from rootwalk.server.acl import AccessControl, Action
 from rootwalk.server.blocklist import Blocklist
 from rootwalk.server.local import LocalPolicy
+from rootwalk.server.ratelimit import ClientRateLimit
+from rootwalk.server.rebind import PrivateFilter
 from rootwalk.server.wirecache import WireCache
 from rootwalk.wire import QueryHead, parse_query_head
 from rootwalk.wire.convert import to_dns_rrset
 from rootwalk.wire.message import CNAME, SOA, RRset
-from rootwalk.wire.names import from_dns, is_subdomain, parent, to_dns, to_text
+from rootwalk.wire.names import from_dns, from_text, is_subdomain, parent, to_dns, to_text
 from rootwalk.wire.render import edns_ede, render_message
 
 __all__ = ["Handler", "Peer", "ResolverLike", "header_reply"]
@@ -160,6 +163,7 @@ class Handler:
         self.wire.on_refresh = self._prefetch
         self._seen = self.wire.seen.get
         self._now = resolver.clock.now
+        self.ratelimit: ClientRateLimit | None = None
         self.configure(config, blocklist=blocklist)
 
     def configure(
@@ -178,7 +182,10 @@ class Handler:
         self.edns_payload = config.server.edns_payload
         self.query_log = config.server.query_log
         self.client_deadline = config.server.client_deadline
-        # Rendered answers depend on local data, the advertised payload and the ACL.
+        self.private = _private_filter(config)
+        self.ratelimit = _rate_limit(config, self.stats, self.ratelimit)
+        # Rendered answers depend on local data, the advertised payload, the ACL and the
+        # private-address filter.
         self.wire.configure(self.edns_payload)
 
     # -- entry point ------------------------------------------------------------------------
@@ -388,6 +395,8 @@ class Handler:
         if result.shed:
             stats["dropped_shed"] += 1
             return None  # as Unbound: a dropped question is retried; a SERVFAIL is believed
+        if self.private is not None:
+            result = self._filter_private(result)
         client_edns = bool(variant & 1)
         flags = _QR | _RA | (((qwire[2] << 8) | qwire[3]) & (_RD | _CD))
         opt = None
@@ -475,6 +484,8 @@ class Handler:
             reply = self._from_cache(qname, ask)
         else:
             result = await self.resolver.resolve(from_dns(qname), ask)
+            if self.private is not None:
+                result = self._filter_private(result)
             cache = "stale" if result.stale else "hit" if result.from_cache else "miss"
             reply = Reply(
                 result.rcode, _dns(result.answer), _dns(result.authority), result.ede, cache
@@ -485,6 +496,21 @@ class Handler:
             reply = _minimal_any(qname, reply)
         return reply
 
+    def _filter_private(self, result: Result) -> Result:
+        """``result`` without the private addresses of public names (server/rebind.py)."""
+        answer = self._filter_list(result.answer)
+        if answer is result.answer:
+            return result
+        return dataclasses.replace(result, answer=answer)
+
+    def _filter_list(self, rrsets: list[RRset]) -> list[RRset]:
+        assert self.private is not None
+        kept = self.private.filter(rrsets)
+        if kept is None:
+            return rrsets
+        self.stats["private_address_removed"] += 1
+        return kept
+
     def _from_cache(self, qname: dns.name.Name, qtype: RdataType) -> Reply:
         r = self.resolver
         now = r.clock.now()
@@ -494,6 +520,8 @@ class Handler:
             cut = r.cache.referral(key, now)
             if cut is not None:
                 ns, glue = cut
+                if self.private is not None:
+                    glue = self._filter_list(glue)
                 return Reply(
                     dns.rcode.NOERROR, [], _dns([ns]), cache="referral", additional=_dns(glue)
                 )
@@ -503,6 +531,8 @@ class Handler:
                 cache="miss",
             )
         rcode, answer, authority = hit.sections()
+        if self.private is not None:
+            answer = self._filter_list(answer)
         return Reply(rcode, _dns(answer), _dns(authority), cache="hit")
 
     # -- rendering --------------------------------------------------------------------------
@@ -554,6 +584,46 @@ class Handler:
             ms,
             reply.cache,
         )
+
+
+def _private_filter(config: Config) -> PrivateFilter | None:
+    """server.private_addresses as a filter (None: off); the forward zones below the root
+    count as private domains (server/rebind.py says why)."""
+    s = config.server
+    if not s.private_addresses:
+        return None
+    domains = [from_text(name) for name in s.private_domains]
+    domains += [from_text(fz.name) for fz in config.resolver.forward_zones]
+    return PrivateFilter(s.private_addresses, [d for d in domains if d != b"\x00"])
+
+
+def _rate_limit(
+    config: Config, stats: Counter[str], old: ClientRateLimit | None
+) -> ClientRateLimit | None:
+    """server.client_rate_limit as a limiter (None: off). A reload that changes none of its
+    settings keeps the buckets, so a client cannot reset its bucket by waiting for one."""
+    s = config.server
+    if not s.client_rate_limit:
+        return None
+    truncate = s.client_rate_action == "truncate"
+    settings = (
+        s.client_rate_limit,
+        s.client_rate_burst,
+        s.client_rate_prefix_v4,
+        s.client_rate_prefix_v6,
+        truncate,
+    )
+    if old is not None and old.settings == settings and old.edns_payload == s.edns_payload:
+        return old
+    return ClientRateLimit(
+        s.client_rate_limit,
+        s.client_rate_burst,
+        s.client_rate_prefix_v4,
+        s.client_rate_prefix_v6,
+        truncate=truncate,
+        stats=stats,
+        edns_payload=s.edns_payload,
+    )
 
 
 def _dependencies(qname: dns.name.Name, reply: Reply) -> tuple[bytes, ...]:

@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any, cast
 
+from rootwalk.server.acl import Action
 from rootwalk.server.handler import Handler
 from rootwalk.server.inflight import Inflight
 
@@ -57,6 +58,10 @@ class UdpProtocol(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Any) -> None:
         if not self.accepting:
             return
+        limit = self.handler.ratelimit  # None: off (server/ratelimit.py)
+        if limit is not None and not limit.allow(addr[0]):
+            self._over_limit(data, addr)
+            return
         wire = self.fast(data, addr, False)
         if wire is not None:
             try:
@@ -73,6 +78,21 @@ class UdpProtocol(asyncio.DatagramProtocol):
                 self.handler.stats["dropped_overload"] += 1
         except Exception:  # pragma: no cover - defensive: the loop must survive anything
             log.exception("UDP receive failed")
+
+    def _over_limit(self, data: bytes, addr: Any) -> None:
+        """A question over its client's rate (server/ratelimit.py): TC=1 or nothing."""
+        handler = self.handler
+        limit = handler.ratelimit
+        if limit is None:
+            return
+        # A denied client gets nothing, over its rate or not (a TC=1 would answer it).
+        silent = limit.truncate and handler.acl.check(str(addr[0])) is Action.DENY
+        reply = limit.refuse(data, silent=silent)
+        if reply is not None and self._send is not None:
+            try:
+                self._send(reply, addr)
+            except (OSError, TypeError) as exc:
+                log.debug("UDP send to %s failed: %s", addr, exc)
 
     def error_received(self, exc: Exception) -> None:
         # ICMP errors for earlier answers (client gone): nothing to do.
