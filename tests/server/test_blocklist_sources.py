@@ -198,6 +198,10 @@ def test_url_never_downloaded_starts_with_a_warning(lab: Lab, tmp_path: Path) ->
     dead = ListServer()
     dead.stop()  # a port nobody listens on any more: connection refused
     extra = url_config(dead, tmp_path / "cache", 0)
+    conf = tmp_path / "check.toml"
+    conf.write_text(f"[server]\n{extra}")
+    r = run_cli(["check-config", str(conf)])  # never downloads: a dead list server is fine
+    assert (r.returncode, r.stdout) == (0, "ok\n"), r.stderr
     proc = start_server(lab, tmp_path, extra, listen=["127.0.0.1:0"])
     try:
         assert proc.find(r"cannot download: .*no copy yet") is not None, proc.stderr
@@ -301,3 +305,16 @@ def test_big_url_list_refresh_while_answering(
     finally:
         assert proc.stop() == 0, proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_regex_results_are_remembered_within_a_bound() -> None:
+    block = Entries()
+    parse_list("^ad[0-9]+\\.\n", block, Entries())
+    b = Blocklist.from_entries(block, Entries())
+    b.compile_now()
+    memo = b.block.memo
+    for i in range(40_000):
+        assert b.blocks(labels(f"ad{i}.example")) and not b.blocks(labels(f"x{i}.example"))
+        assert len(memo) <= 16_384
+    assert b.blocks(labels("ad39999.example"))  # answered from the memo: the same result
+    assert memo["ad39999.example"] is True and memo["x39999.example"] is False
