@@ -266,8 +266,15 @@ class ServerConfig:
     local_zone: tuple[str, ...] = ()
     local_data: tuple[str, ...] = ()
     local_data_ptr: bool = True
-    # Hosts files or domain lists; listed names and the names below them are blocked.
-    blocklists: tuple[Path, ...] = ()
+    # Hosts files, domain lists or adblock lists, as paths or http(s) URLs; listed names and
+    # the names below them are blocked (docs/blocklists.md). Allowlists: never blocked.
+    blocklists: tuple[str, ...] = ()
+    allowlists: tuple[str, ...] = ()
+    # Seconds between downloads of the URL lists (0: only when no copy is kept yet); daily,
+    # as AdGuard Home: lists change daily, Pi-hole's weekly gravity lags behind them.
+    blocklist_refresh: float = 86_400.0
+    # Where downloaded lists are kept ("": blocklists/ in the state directory).
+    blocklist_cache: str = ""
     # "nxdomain", or "null" (0.0.0.0 / :: for A / AAAA).
     blocklist_action: str = "nxdomain"
     # Unix socket for `rootwalk ctl` (stats, flush, dump-cache, reload). Empty: `rootwalk
@@ -527,6 +534,18 @@ def _validate_server(s: ServerConfig, source: str) -> None:
         raise ConfigError(
             f'{source}: \'server.blocklist_action\' must be "nxdomain" or "null", '
             f"not {s.blocklist_action!r}"
+        )
+    for key in ("blocklists", "allowlists"):
+        for i, text in enumerate(getattr(s, key)):
+            scheme, sep, rest = text.partition("://")
+            if sep and (scheme.lower() not in ("http", "https") or not rest):
+                raise ConfigError(
+                    f"{source}: 'server.{key}[{i}]' {text!r}: a list is a file path or an "
+                    "http:// or https:// URL"
+                )
+    if s.blocklist_refresh < 0:
+        raise ConfigError(
+            f"{source}: 'server.blocklist_refresh' must be 0 (off) or a number of seconds"
         )
     if not 1 <= s.workers <= 256:
         raise ConfigError(f"{source}: 'server.workers' must be 1..256")

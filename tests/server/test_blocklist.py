@@ -42,7 +42,8 @@ def test_parse_names_hosts_and_lists() -> None:
     names: set[str] = set()
     parse_names(
         "# c\n127.0.0.1 localhost\n0.0.0.0 Ads.Example.COM tracker.example.net # x\n"
-        ":: v6ads.example\n1.2.3.4\nbad.example.\n!!! not-a-name\nbücher.example\n"
+        ":: v6ads.example\n1.2.3.4\nbad.example.\n!!! adblock-comment\n%% not-a-name\n"
+        "bücher.example\n"
         "a..b\n" + "x" * 64 + ".example\n",
         names,
     )
@@ -129,7 +130,7 @@ def test_big_list_loads_and_reloads_while_answering(lab: Lab, tmp_path: Path) ->
     where = proc.addresses[0]
     try:
         # "listening on" comes after the load: the list is in force from the first answer.
-        loaded = proc.find(r"blocklists: (\d+) names from 1 file")
+        loaded = proc.find(r"blocklists: (\d+) names from 1 list")
         assert loaded is not None and int(loaded.group(1)) == BIG, proc.stderr
         r = ask(where, "www.ads1378.tracker381.example", use_edns=0)
         assert r.rcode() == dns.rcode.NXDOMAIN and ede(r) == [15]

@@ -102,7 +102,7 @@ blocklists = ["/nonexistent/list"]
         ForwardZone("corp.example", ("10.0.0.53", "10.0.0.54@5353")),
         ForwardZone("home.arpa", ("192.168.1.1",)),
     )
-    assert config.server.blocklists == (Path("/nonexistent/list"),)
+    assert config.server.blocklists == ("/nonexistent/list",)
     assert config.resolver.upstream_allow == ("127.0.0.0/8",)
     if flags:
         assert config.server.listen == ("127.0.0.1:0",) and config.server.query_log
@@ -111,7 +111,7 @@ blocklists = ["/nonexistent/list"]
 def test_as_dict_round_trips_a_config() -> None:
     config = Config(
         resolver=ResolverConfig(forward_zones=(ForwardZone("lan", ("192.168.1.1@53",)),)),
-        server=ServerConfig(blocklists=(Path("/a"),), local_data=("x.lan A 10.0.0.1",)),
+        server=ServerConfig(blocklists=("/a",), local_data=("x.lan A 10.0.0.1",)),
     )
     from rootwalk.config import parse_config
 

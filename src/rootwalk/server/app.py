@@ -39,6 +39,7 @@ from rootwalk.hints import load_hints
 from rootwalk.resolver import Resolver
 from rootwalk.server import cachectl
 from rootwalk.server.blocklist import Blocklist, LoadError, load
+from rootwalk.server.blocklist_fetch import is_url
 from rootwalk.server.control import (
     ControlError,
     ControlService,
@@ -48,7 +49,7 @@ from rootwalk.server.control import (
 )
 from rootwalk.server.handler import Handler
 from rootwalk.server.inflight import Inflight
-from rootwalk.server.local import LocalPolicy, blocklist_error
+from rootwalk.server.local import LocalPolicy, blocklist_error, blocklist_spec
 from rootwalk.server.tcp import TcpService
 from rootwalk.server.udp import UdpProtocol
 
@@ -328,6 +329,7 @@ class Server:
         self._stop: asyncio.Event | None = None
         self._reloading = asyncio.Lock()
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._refresh: asyncio.Task[None] | None = None
         self.started = time.monotonic()
 
     # -- lifecycle --------------------------------------------------------------------------
@@ -363,6 +365,7 @@ class Server:
             log.info("event loop: %s", type(loop).__module__.split(".")[0])
             for listener in self.listeners:
                 log.info("listening on %s (udp, tcp)", listener.name)
+        self._schedule_refresh()
         if self.on_ready is not None:
             self.on_ready()
 
@@ -407,6 +410,8 @@ class Server:
 
     async def shutdown(self) -> None:
         """Stop accepting, let questions in progress finish (bounded), close everything."""
+        if self._refresh is not None:
+            self._refresh.cancel()  # a download in progress: its child process is killed
         for _transport, protocol in self.udp:
             protocol.accepting = False
         self.tcp.stop_accepting()
@@ -451,30 +456,70 @@ class Server:
             except Exception as exc:  # never let a reload take the server down
                 log.error("reload failed, keeping the running configuration: %r", exc)
                 return False, repr(exc)
+            self._schedule_refresh()
         message = f"configuration reloaded from {self.config_path}"
         log.info("%s", message)
         # The "needs a restart" warnings go to `rootwalk ctl reload` too, not only the log.
         return True, "\n".join([message, *(f"warning: {w}" for w in warnings)])
 
-    async def _load_blocklists(self, config: Config, source: str) -> Blocklist:
-        """``server.blocklists`` built in a child process; the running one if unchanged."""
-        paths = config.server.blocklists
+    async def _load_blocklists(
+        self, config: Config, source: str, *, force: bool = False
+    ) -> Blocklist:
+        """The lists built (and URLs downloaded) in a child process; the running ones if
+        unchanged. ``force``: download every URL (the refresh timer)."""
+        spec = blocklist_spec(config.server, force=force)
         current = self.handler.blocklist
         began = time.monotonic()
         try:
-            blocklist = await load(paths, current)
+            blocklist = await load(spec, current)
         except LoadError as exc:
-            path = str(paths[exc.index]) if exc.index < len(paths) else "?"
-            raise blocklist_error(source, exc.index, path, exc.reason) from None
-        if blocklist is not current and paths:
+            lists = spec.block if exc.key == "server.blocklists" else spec.allow
+            path = lists[exc.index] if exc.index < len(lists) else "?"
+            raise blocklist_error(source, exc.index, path, exc.reason, exc.key) from None
+        if blocklist is not current and spec.block:
+            for warning in blocklist.warnings:
+                log.warning("blocklists: %s", warning)
+            n = blocklist.counts()
             log.info(
-                "blocklists: %d names from %d file(s) in %.2f s (%.1f MB)",
-                len(blocklist),
-                len(paths),
+                "blocklists: %d names from %d list(s) in %.2f s (%.1f MB); "
+                "%d wildcard(s), %d regex(es), %d allowed entries",
+                n["names"],
+                len(spec.block) + len(spec.allow),
                 time.monotonic() - began,
                 blocklist.nbytes() / 1e6,
+                n["wildcards"],
+                n["regexes"],
+                n["allowed"],
             )
         return blocklist
+
+    def _schedule_refresh(self) -> None:
+        """(Re)start the download timer of the URL lists (after a start or a reload)."""
+        if self._refresh is not None:
+            self._refresh.cancel()
+            self._refresh = None
+        s = self.config.server
+        if s.blocklist_refresh > 0 and any(is_url(x) for x in (*s.blocklists, *s.allowlists)):
+            self._refresh = asyncio.get_running_loop().create_task(
+                self._refresh_lists(s.blocklist_refresh)
+            )
+
+    async def _refresh_lists(self, every: float) -> None:
+        """Every ``every`` seconds: download the URL lists again and swap in the result. A
+        failed download keeps the last good copy (blocklist_fetch.py); a failed load keeps the
+        lists in force."""
+        source = str(self.config_path or "config")
+        while True:
+            await asyncio.sleep(every)
+            async with self._reloading:
+                try:
+                    blocklist = await self._load_blocklists(self.config, source, force=True)
+                    if blocklist is not self.handler.blocklist:
+                        self.handler.configure(self.config, source, blocklist)
+                except Exception as exc:  # never let the timer die or take the server down
+                    log.error("blocklist refresh failed, keeping the lists in force: %s", exc)
+                    continue
+            log.info("blocklists refreshed")
 
     def apply(self, new: Config, blocklist: Blocklist | None = None) -> list[str]:
         """Switch to ``new``; ``blocklist`` is its lists already loaded (None: read them now).

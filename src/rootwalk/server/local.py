@@ -10,12 +10,13 @@ Semantics follow Unbound's ``local-zone``/``local-data``:
   ``refuse``: REFUSED; ``nxdomain``: NXDOMAIN.
 * A name with local data but under no configured zone behaves as under ``transparent``.
 * ``local_data_ptr`` (default on) derives the PTR record of every local A/AAAA record.
-* Blocklists (hosts files or one domain per line) block each listed name and everything below
-  it: NXDOMAIN, or with ``blocklist_action = "null"`` 0.0.0.0 / :: for A / AAAA (NODATA for
-  other types). Blocked answers carry EDE 15 (Blocked). Local data and zones take precedence:
-  a ``transparent`` zone unblocks its names, except those a blocklist lists below the zone
-  (the most specific entry wins, as Unbound's local zones); the other zone types answer
-  without looking at the blocklists at all.
+* Blocklists (hosts files, one domain per line, adblock lines; wildcards and regexes,
+  server/blocklist.py) block each listed name and everything below it, unless an allowlist
+  allows the name: NXDOMAIN, or with ``blocklist_action = "null"`` 0.0.0.0 / :: for A /
+  AAAA (NODATA for other types). Blocked answers carry EDE 15 (Blocked). Local data and
+  zones take precedence: a ``transparent`` zone unblocks its names, except those a
+  blocklist lists below the zone (the most specific entry wins, as Unbound's local zones);
+  the other zone types answer without looking at the blocklists at all.
 
 Everything is built once per (re)load; a lookup is a dict walk up the labels of the name. The
 blocklists are parsed in a child process (server/blocklist.py) and handed in ready-made, so
@@ -24,6 +25,7 @@ that a large list never stops the event loop.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,7 +41,8 @@ from dns.rdatatype import RdataType
 
 from rootwalk.config import ServerConfig
 from rootwalk.errors import EDE, ConfigError
-from rootwalk.server.blocklist import Blocklist, build, parse_names, stamp, unreadable
+from rootwalk.server.blocklist import Blocklist, Spec, build, parse_names, unreadable
+from rootwalk.server.blocklist_fetch import is_url
 
 
 @dataclass
@@ -55,6 +58,7 @@ class Result:
 __all__ = [
     "LocalPolicy",
     "blocklist_error",
+    "blocklist_spec",
     "check_blocklists",
     "read_blocklist",
     "read_blocklists",
@@ -207,28 +211,51 @@ _RR = re.compile(
 
 
 def read_blocklists(config: ServerConfig, source: str = "config") -> Blocklist:
-    """``server.blocklists`` read in this process; ConfigError names an unreadable file."""
+    """``server.blocklists`` and ``server.allowlists`` read in this process (files, and the
+    kept copies of URLs: nothing is downloaded); ConfigError names an unreadable file."""
     check_blocklists(config, source)
+    spec = blocklist_spec(config)
+    lists = [spec.local_path(s) for s in spec.block]
+    allow = [spec.local_path(s) for s in spec.allow]
     try:
-        files = stamp(config.blocklists)
-        blocklist = build(config.blocklists)
+        blocklist = build(
+            [p for p in lists if os.path.exists(p) or not is_url(p)],
+            [p for p in allow if os.path.exists(p) or not is_url(p)],
+        )
     except OSError as exc:  # gone between the check and the read
         raise ConfigError(f"{source}: 'server.blocklists': cannot read: {exc}") from None
-    blocklist.stamp = files
     return blocklist
 
 
+def blocklist_spec(config: ServerConfig, *, force: bool = False) -> Spec:
+    """What ``blocklist.load`` reads for ``config``."""
+    return Spec(
+        block=tuple(str(s) for s in config.blocklists),
+        allow=tuple(str(s) for s in config.allowlists),
+        cache_dir=config.blocklist_cache,
+        max_age=config.blocklist_refresh,
+        force=force,
+    )
+
+
 def check_blocklists(config: ServerConfig, source: str = "config") -> None:
-    """ConfigError naming the first ``server.blocklists`` file that cannot be read (cheap:
-    nothing is parsed, so ``check-config`` and the start stay fast)."""
-    bad = unreadable(config.blocklists)
-    if bad is not None:
-        index, reason = bad
-        raise blocklist_error(source, index, str(config.blocklists[index]), reason)
+    """ConfigError naming the first ``server.blocklists`` or ``server.allowlists`` file that
+    cannot be read (cheap: nothing is parsed or downloaded, so ``check-config`` and the start
+    stay fast)."""
+    for key, lists in (
+        ("server.blocklists", config.blocklists),
+        ("server.allowlists", config.allowlists),
+    ):
+        bad = unreadable(lists)
+        if bad is not None:
+            index, reason = bad
+            raise blocklist_error(source, index, str(lists[index]), reason, key)
 
 
-def blocklist_error(source: str, index: int, path: str, reason: str) -> ConfigError:
-    return ConfigError(f"{source}: 'server.blocklists[{index}]' {path!r}: cannot read: {reason}")
+def blocklist_error(
+    source: str, index: int, path: str, reason: str, key: str = "server.blocklists"
+) -> ConfigError:
+    return ConfigError(f"{source}: '{key}[{index}]' {path!r}: cannot read: {reason}")
 
 
 def read_blocklist(path: Path) -> list[dns.name.Name]:
