@@ -337,6 +337,7 @@ class Server:
         blocklist = await self._load_blocklists(self.config, source)
         if blocklist is not self.handler.blocklist:
             self.handler.configure(self.config, source, blocklist)
+        self._log_hosts()
         for listener in self.listeners:
             asked = self.config.server.udp_rcvbuf
             got = set_udp_rcvbuf(listener.udp, asked)
@@ -446,10 +447,16 @@ class Server:
             except Exception as exc:  # never let a reload take the server down
                 log.error("reload failed, keeping the running configuration: %r", exc)
                 return False, repr(exc)
+        self._log_hosts()
         message = f"configuration reloaded from {self.config_path}"
         log.info("%s", message)
         # The "needs a restart" warnings go to `rootwalk ctl reload` too, not only the log.
         return True, "\n".join([message, *(f"warning: {w}" for w in warnings)])
+
+    def _log_hosts(self) -> None:
+        hosts = self.handler.hosts
+        if hosts.path is not None and self.announce:
+            log.info("hosts file %s: %d names", hosts.path, len(hosts))
 
     async def _load_blocklists(self, config: Config, source: str) -> Blocklist:
         """``server.blocklists`` built in a child process; the running one if unchanged."""

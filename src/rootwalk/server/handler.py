@@ -165,6 +165,7 @@ class Handler:
         them here, blocking the caller for as long as that takes."""
         local = LocalPolicy(config.server, source, blocklist)  # first: may raise ConfigError
         self.local = local if local else None
+        self.hosts = local.hosts  # server.hosts_file as read (server/hosts.py)
         self.blocklist = local.blocklist  # what a reload may reuse when no file changed
         self.config = config
         self.acl = AccessControl(config.server.access_control)
@@ -366,7 +367,12 @@ class Handler:
         if qtype in _SPECIAL_TYPES:
             return _NOT_PLAIN
         name = key[:-3] + b"\x00"
-        if self.local is not None and self.local.answer(to_dns(name), RdataType.make(qtype)):
+        local = self.local
+        if (
+            local is not None
+            and local.speaks_for(name)
+            and local.answer(to_dns(name), RdataType.make(qtype))
+        ):
             return _NOT_PLAIN
         result = await self.resolver.resolve(name, qtype)
         stats = self.stats
