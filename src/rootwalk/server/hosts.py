@@ -114,7 +114,7 @@ def read_hosts(
 def parse_hosts(text: str, path: Path | None = None) -> Hosts:
     """Records for the lines of a hosts file (bad lines skipped, see the module comment)."""
     # name -> rdtype -> addresses, in file order; address -> names (for the PTR records).
-    by_name: dict[dns.name.Name, dict[int, list[str]]] = {}
+    by_name: dict[dns.name.Name, dict[dns.rdatatype.RdataType, list[str]]] = {}
     by_address: dict[str, list[dns.name.Name]] = {}
     for line in text.splitlines():
         words = line.split("#", 1)[0].split()
