@@ -37,6 +37,7 @@ from rootwalk.config import Config, ServerConfig, format_listen, load_config, pa
 from rootwalk.errors import ConfigError
 from rootwalk.hints import load_hints
 from rootwalk.resolver import Resolver
+from rootwalk.server import logs
 from rootwalk.server.blocklist import Blocklist, LoadError, load
 from rootwalk.server.control import (
     ControlError,
@@ -273,8 +274,7 @@ def configure_logging(config: Config, verbose: int = 0) -> None:
     if verbose:
         level = logging.DEBUG if verbose > 1 else min(level, logging.INFO)
     root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(config.server)  # server.log_format, server.query_log_file (server/logs.py)
     root.setLevel(level)
     # Start, stop and reload lines (and the query log, when on) are shown at any log level.
     logging.getLogger("rootwalk.server").setLevel(min(level, logging.INFO))
@@ -394,6 +394,8 @@ class Server:
         return 0
 
     def _sighup(self) -> None:
+        # First, whatever the reload makes of the file: logrotate has moved the query log.
+        logs.reopen()
         # The reload runs as a task: a large blocklist is parsed aside while the loop serves.
         task = asyncio.get_running_loop().create_task(self.reload())
         self._tasks.add(task)
@@ -439,6 +441,7 @@ class Server:
             try:
                 new = self.overrides(load_config(self.config_path))
                 LocalPolicy(new.server, source, Blocklist())  # bad local data: fail early
+                logs.check_query_log_file(new.server, source)
                 blocklist = await self._load_blocklists(new, source)
                 warnings = self.apply(new, blocklist)  # ConfigError: a bad local_data line
             except ConfigError as exc:
