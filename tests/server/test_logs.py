@@ -109,7 +109,7 @@ def test_journal_format_auto_detected(lab: Lab, tmp_path: Path) -> None:
     assert not any(TIMESTAMP.search(line) for line in lines), lines
 
 
-def test_journal_format_explicit_warning_priority(lab: Lab, tmp_path: Path) -> None:
+def test_journal_format_explicit_error_priority(lab: Lab, tmp_path: Path) -> None:
     # An error line (a reload of a broken file): priority 3, so `journalctl -p err` shows it.
     proc = start_server(lab, tmp_path, 'log_format = "journal"\n', listen=["127.0.0.1:0"])
     try:
