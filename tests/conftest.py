@@ -1,7 +1,8 @@
 """Keep every rootwalk the tests start off this machine's /etc/rootwalk and /run/rootwalk.
 
 ``rootwalk serve`` and ``ctl`` read /etc/rootwalk/rootwalk.toml when it exists and open a
-control socket in the run directory by default (rootwalk/paths.py). The tests point both at
+control socket in the run directory by default (rootwalk/paths.py), and answer from
+/etc/hosts when listening on loopback only (server/hosts.py). The tests point both at
 a private directory, through the same environment variables an operator may use, so that a
 real installation on the machine can neither change a test nor be disturbed by one.
 """
@@ -14,7 +15,7 @@ import tempfile
 
 import pytest
 
-from rootwalk.paths import ENV_CONFIG, ENV_RUNTIME_DIR
+from rootwalk.paths import ENV_CONFIG, ENV_HOSTS, ENV_RUNTIME_DIR
 
 _PRIVATE: list[str] = []
 
@@ -24,6 +25,9 @@ def pytest_configure(config: pytest.Config) -> None:
     _PRIVATE.append(private)
     os.environ[ENV_RUNTIME_DIR] = private
     os.environ[ENV_CONFIG] = os.path.join(private, "no-such-rootwalk.toml")
+    # server.hosts_file = "auto" (on for loopback listening) must not answer from the
+    # machine's /etc/hosts: a missing file under "auto" is no data.
+    os.environ[ENV_HOSTS] = os.path.join(private, "no-such-hosts")
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:

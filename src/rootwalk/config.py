@@ -31,6 +31,7 @@ __all__ = [
     "ForwardZone",
     "Limits",
     "LOG_LEVELS",
+    "LOG_FORMATS",
     "ResolverConfig",
     "ServerConfig",
     "default_root_hints",
@@ -48,6 +49,8 @@ ACL_ACTIONS = ("allow", "allow_snoop", "refuse", "deny")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 #: Values of ``resolver.qname_minimisation_type``.
 QMIN_TYPES = ("A", "NS")
+#: Values of ``server.log_format``.
+LOG_FORMATS = ("auto", "text", "journal", "json")
 #: Values of ``server.event_loop``.
 EVENT_LOOPS = ("auto", "uvloop", "asyncio")
 
@@ -253,7 +256,14 @@ class ServerConfig:
     edns_payload: int = 1232
     # One log line per answered question (client, name, type, rcode, latency, cache).
     query_log: bool = False
+    # Where the query log goes: empty for the server log (stderr); a file is reopened on
+    # SIGHUP, after logrotate has moved it (docs/configuration.md, "Logging").
+    query_log_file: str = ""
     log_level: str = "info"
+    # "text" (timestamps), "journal" (syslog priority prefixes, no timestamps: journald adds
+    # them), "json" (one object a line); "auto": journal when stderr is the journal's stream
+    # (JOURNAL_STREAM, systemd.exec(5)), else text.
+    log_format: str = "auto"
     # "auto": uvloop when it is installed (its UDP and TCP transports cost about half as
     # much per packet), else asyncio's own loop; "uvloop" insists; "asyncio" never uses it.
     event_loop: str = "auto"
@@ -266,6 +276,9 @@ class ServerConfig:
     local_zone: tuple[str, ...] = ()
     local_data: tuple[str, ...] = ()
     local_data_ptr: bool = True
+    # A hosts file answered as local data (server/hosts.py): "auto" reads /etc/hosts when
+    # every listen address is loopback (as systemd-resolved), "off", or a path.
+    hosts_file: str = "auto"
     # Hosts files, domain lists or adblock lists, as paths or http(s) URLs; listed names and
     # the names below them are blocked (docs/blocklists.md). Allowlists: never blocked.
     blocklists: tuple[str, ...] = ()
@@ -519,6 +532,15 @@ def _validate_server(s: ServerConfig, source: str) -> None:
         raise ConfigError(
             f"{source}: 'server.log_level' must be one of {', '.join(LOG_LEVELS)}, "
             f"not {s.log_level!r}"
+        )
+    if s.log_format not in LOG_FORMATS:
+        raise ConfigError(
+            f"{source}: 'server.log_format' must be one of {', '.join(LOG_FORMATS)}, "
+            f"not {s.log_format!r}"
+        )
+    if not s.hosts_file.strip():
+        raise ConfigError(
+            f'{source}: \'server.hosts_file\' must be "auto", "off" or the path of a file'
         )
     if s.event_loop not in EVENT_LOOPS:
         raise ConfigError(

@@ -10,6 +10,7 @@ environment variable, which is also how the tests keep off the machine's /etc an
   else systemd's ``$RUNTIME_DIRECTORY`` (``RuntimeDirectory=rootwalk`` in the unit), else
   ``/run/rootwalk`` for root, else ``$XDG_RUNTIME_DIR/rootwalk`` (a user's own run
   directory). A user with none of these gets no default socket.
+* hosts file (``server.hosts_file = "auto"``): ``/etc/hosts``, or ``$ROOTWALK_HOSTS_FILE``.
 """
 
 from __future__ import annotations
@@ -23,9 +24,11 @@ __all__ = [
     "CONTROL_OFF",
     "DEFAULT_CONFIG",
     "ENV_CONFIG",
+    "ENV_HOSTS",
     "ENV_RUNTIME_DIR",
     "default_config_path",
     "default_control_socket",
+    "default_hosts_path",
     "runtime_dir",
     "socket_in_use",
 ]
@@ -33,6 +36,8 @@ __all__ = [
 DEFAULT_CONFIG = Path("/etc/rootwalk/rootwalk.toml")
 ENV_CONFIG = "ROOTWALK_CONFIG"
 ENV_RUNTIME_DIR = "ROOTWALK_RUNTIME_DIR"
+DEFAULT_HOSTS = Path("/etc/hosts")
+ENV_HOSTS = "ROOTWALK_HOSTS_FILE"
 #: ``server.control_socket`` value that turns the control socket off.
 CONTROL_OFF = "off"
 
@@ -40,6 +45,12 @@ CONTROL_OFF = "off"
 def default_config_path(env: Mapping[str, str] | None = None) -> Path:
     env = os.environ if env is None else env
     return Path(env.get(ENV_CONFIG) or DEFAULT_CONFIG)
+
+
+def default_hosts_path(env: Mapping[str, str] | None = None) -> Path:
+    """The hosts file ``server.hosts_file = "auto"`` reads."""
+    env = os.environ if env is None else env
+    return Path(env.get(ENV_HOSTS) or DEFAULT_HOSTS)
 
 
 def runtime_dir(env: Mapping[str, str] | None = None, euid: int | None = None) -> Path | None:

@@ -37,7 +37,7 @@ from rootwalk.config import Config, ServerConfig, format_listen, load_config, pa
 from rootwalk.errors import ConfigError
 from rootwalk.hints import load_hints
 from rootwalk.resolver import Resolver
-from rootwalk.server import cachectl
+from rootwalk.server import cachectl, logs
 from rootwalk.server.blocklist import Blocklist, LoadError, load
 from rootwalk.server.blocklist_fetch import is_url
 from rootwalk.server.control import (
@@ -275,8 +275,7 @@ def configure_logging(config: Config, verbose: int = 0) -> None:
     if verbose:
         level = logging.DEBUG if verbose > 1 else min(level, logging.INFO)
     root = logging.getLogger()
-    if not root.handlers:
-        logging.basicConfig(format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logs.configure(config.server)  # server.log_format, server.query_log_file (server/logs.py)
     root.setLevel(level)
     # Start, stop and reload lines (and the query log, when on) are shown at any log level.
     logging.getLogger("rootwalk.server").setLevel(min(level, logging.INFO))
@@ -341,6 +340,7 @@ class Server:
         if blocklist is not self.handler.blocklist:
             self.handler.configure(self.config, source, blocklist)
         await cachectl.warm_load(self)  # before the first question: answered warm
+        self._log_hosts()
         for listener in self.listeners:
             asked = self.config.server.udp_rcvbuf
             got = set_udp_rcvbuf(listener.udp, asked)
@@ -398,6 +398,8 @@ class Server:
         return 0
 
     def _sighup(self) -> None:
+        # First, whatever the reload makes of the file: logrotate has moved the query log.
+        logs.reopen()
         # The reload runs as a task: a large blocklist is parsed aside while the loop serves.
         task = asyncio.get_running_loop().create_task(self.reload())
         self._tasks.add(task)
@@ -448,6 +450,7 @@ class Server:
             try:
                 new = self.overrides(load_config(self.config_path))
                 LocalPolicy(new.server, source, Blocklist())  # bad local data: fail early
+                logs.check_query_log_file(new.server, source)
                 blocklist = await self._load_blocklists(new, source)
                 warnings = self.apply(new, blocklist)  # ConfigError: a bad local_data line
             except ConfigError as exc:
@@ -457,10 +460,16 @@ class Server:
                 log.error("reload failed, keeping the running configuration: %r", exc)
                 return False, repr(exc)
             self._schedule_refresh()
+        self._log_hosts()
         message = f"configuration reloaded from {self.config_path}"
         log.info("%s", message)
         # The "needs a restart" warnings go to `rootwalk ctl reload` too, not only the log.
         return True, "\n".join([message, *(f"warning: {w}" for w in warnings)])
+
+    def _log_hosts(self) -> None:
+        hosts = self.handler.hosts
+        if hosts.path is not None and self.announce:
+            log.info("hosts file %s: %d names", hosts.path, len(hosts))
 
     async def _load_blocklists(
         self, config: Config, source: str, *, force: bool = False

@@ -209,12 +209,14 @@ def run_check_config(args: argparse.Namespace) -> int:
         return 2
     from rootwalk.server.blocklist import Blocklist
     from rootwalk.server.local import LocalPolicy, check_blocklists
+    from rootwalk.server.logs import check_query_log_file
 
     try:
         # Blocklists are only opened: their lines are never an error (bad ones are skipped),
         # so parsing them here would only cost time.
         LocalPolicy(config.server, source=str(args.file), blocklist=Blocklist())
         check_blocklists(config.server, source=str(args.file))
+        check_query_log_file(config.server, source=str(args.file))
     except ConfigError as exc:
         print(f"rootwalk: {exc}", file=sys.stderr)
         return 2
@@ -243,6 +245,7 @@ def run_serve(args: argparse.Namespace) -> int:
     from rootwalk.server.blocklist import Blocklist
     from rootwalk.server.control import ControlError, bind_control
     from rootwalk.server.local import LocalPolicy, check_blocklists
+    from rootwalk.server.logs import check_query_log_file
     from rootwalk.server.workers import run_workers
 
     args.config = config_path(args)  # the same file again on every reload
@@ -255,14 +258,15 @@ def run_serve(args: argparse.Namespace) -> int:
         # The blocklists are only opened here; Server.start parses them in a child process.
         LocalPolicy(config.server, source=source, blocklist=Blocklist())
         check_blocklists(config.server, source=source)
+        check_query_log_file(config.server, source=source)
+        verbose = int(getattr(args, "verbose", 0) or 0)
+        configure_logging(config, verbose)  # opens server.query_log_file
     except ConfigError as exc:
         print(f"rootwalk: {exc}", file=sys.stderr)
         return 2
     except (OSError, ValueError) as exc:
         print(f"rootwalk: cannot start: {exc}", file=sys.stderr)
         return 2
-    verbose = int(getattr(args, "verbose", 0) or 0)
-    configure_logging(config, verbose)
     # The default socket is chosen once: on reload the running server answers there itself,
     # and the same choice keeps a reload from warning that the socket "changed".
     default_socket = ""

@@ -34,6 +34,7 @@ import dns.name
 import dns.rdatatype
 
 from rootwalk.server import cachectl
+from rootwalk.server.handler import LATENCY_BUCKETS, LATENCY_LABELS
 from rootwalk.wire.convert import rrset_lines
 from rootwalk.wire.names import from_dns, to_text
 
@@ -101,7 +102,7 @@ def render_metrics(stats: Mapping[str, int]) -> str:
         out.append(f"# HELP rootwalk_{name} {helptext}")
         out.append(f"# TYPE rootwalk_{name} {kind}")
         for labels, value in samples:
-            out.append(f"rootwalk_{name}{labels} {value:g}")
+            out.append(f"rootwalk_{name}{labels} {_number(value)}")
 
     family(
         "queries_total",
@@ -128,6 +129,17 @@ def render_metrics(stats: Mapping[str, int]) -> str:
             for k, v in sorted(stats.items())
             if k.startswith("cache_") and k != "cache_entries"  # a gauge, not a result
         ],
+    )
+    _latency_histogram(stats, out)
+    by_type = sorted(
+        (k[13:].rpartition("_"), v) for k, v in stats.items() if k.startswith("answers_type_")
+    )
+    family(
+        "answers_by_type_total",
+        "counter",
+        'Answers sent to questions, by question type and rcode (type "other": one dnspython '
+        'does not know; "none": no question).',
+        [(f'{{qtype="{q}",rcode="{r}"}}', v) for (q, _, r), v in by_type],
     )
     family(
         "dropped_total",
@@ -214,6 +226,34 @@ def render_metrics(stats: Mapping[str, int]) -> str:
             [("", get("workers_answering"))],
         )
     return "\n".join(out) + "\n"
+
+
+def _number(value: float) -> str:
+    """A sample value: integers exactly (``:g`` would print 1234567 as 1.23457e+06)."""
+    return str(value) if isinstance(value, int) else f"{value:g}"
+
+
+def _latency_histogram(stats: Mapping[str, int], out: list[str]) -> None:
+    """``rootwalk_answer_duration_seconds`` from the per-bucket counts of the handler's
+    ``latency_<cache>_le_<bound>`` keys (cumulative here, as Prometheus histograms are)."""
+    name = "rootwalk_answer_duration_seconds"
+    out.append(
+        f"# HELP {name} Time from reading a question to its answer, by cache result "
+        "(fast-path hits are counted in the first bucket and add nothing to the sum)."
+    )
+    out.append(f"# TYPE {name} histogram")
+    caches = sorted(
+        {k[8:].partition("_")[0] for k in stats if k.startswith("latency_")} | {"hit", "miss"}
+    )
+    for cache in caches:
+        total = 0
+        for label, bound in zip(LATENCY_LABELS, (*LATENCY_BUCKETS, None), strict=True):
+            total += stats.get(f"latency_{cache}_le_{label}", 0)
+            le = "+Inf" if bound is None else label
+            out.append(f'{name}_bucket{{cache="{cache}",le="{le}"}} {total}')
+        micros = stats.get(f"latency_{cache}_sum_us", 0)
+        out.append(f'{name}_sum{{cache="{cache}"}} {micros / 1e6:.6f}')
+        out.append(f'{name}_count{{cache="{cache}"}} {total}')
 
 
 def http_reply(request_line: bytes, render: Callable[[], str]) -> bytes:

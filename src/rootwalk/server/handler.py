@@ -39,6 +39,7 @@ import dataclasses
 import logging
 import struct
 import time
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -97,6 +98,23 @@ _SPECIAL_TYPES = frozenset(
     int(t) for t in (*_FORMERR_TYPES, *_REFUSED_TYPES, *_NOTIMP_TYPES, dns.rdatatype.ANY)
 )
 _RCODE_STAT = {int(r): f"rcode_{dns.rcode.to_text(r)}" for r in dns.rcode.Rcode}
+_RCODE_TEXT = {int(r): dns.rcode.to_text(r) for r in dns.rcode.Rcode}
+
+#: Upper bounds (seconds) of the answer latency histogram (/metrics), from a fast-path hit
+#: (microseconds: always the first bucket) to a resolution near limits.total_timeout.
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+#: Their names in the stats keys ``latency_<cache>_le_<bound>`` (per-bucket counts, not
+#: cumulative, so that the supervisor can sum workers key by key); the last is +Inf.
+LATENCY_LABELS = (*(f"{b:g}" for b in LATENCY_BUCKETS), "inf")
+
+
+def qtype_label(qtype: int) -> str:
+    """The question type as a metrics label: its mnemonic when dnspython knows it, else
+    "other" (a client picks the type: 65,536 labels would swamp /metrics)."""
+    try:
+        return RdataType(qtype).name
+    except ValueError:
+        return "other"
 
 
 class _NotPlain:
@@ -156,8 +174,10 @@ class Handler:
     ) -> None:
         self.resolver = resolver
         self.stats: Counter[str] = Counter()
-        # Answers given by ``fast``: UDP NOERROR, UDP NXDOMAIN, TCP NOERROR, TCP NXDOMAIN.
-        self.fast_tally = [0, 0, 0, 0]
+        # Answers given by ``fast``: two counters (UDP, TCP) per (question type, rcode) pair;
+        # a rendered answer's ``tally`` is the index of its UDP counter (``_slot``).
+        self.fast_tally: list[int] = []
+        self._slots: dict[tuple[str, str], int] = {}
         self.wire = WireCache(config.cache.wire_answers)
         resolver.cache.subscribe(self.wire.invalidate)
         self.wire.on_refresh = self._prefetch
@@ -175,6 +195,7 @@ class Handler:
         them here, blocking the caller for as long as that takes."""
         local = LocalPolicy(config.server, source, blocklist)  # first: may raise ConfigError
         self.local = local if local else None
+        self.hosts = local.hosts  # server.hosts_file as read (server/hosts.py)
         self.blocklist = local.blocklist  # what a reload may reuse when no file changed
         self.config = config
         self.acl = AccessControl(config.server.access_control)
@@ -222,15 +243,36 @@ class Handler:
         except Exception:  # the slow path answers whatever this one cannot
             log.exception("fast path failed for %s", _client(peer))
             return None
-        tally = seen.entry.tally
-        self.fast_tally[tally + 2 if tcp else tally] += 1
+        # One increment counts the answer by transport, type and rcode, and as a cache hit
+        # in the lowest latency bucket: a fast answer takes microseconds (docs/performance.md),
+        # far below the first bound (0.5 ms), so timing it would only cost time.
+        self.fast_tally[seen.entry.tally + tcp] += 1
         if self.query_log:
-            self._log_fast(wire, peer, tally, tcp)
+            self._log_fast(wire, peer, out[3] & 0xF, tcp)
         return out
 
     def _prefetch(self, key: bytes) -> None:
         """A rendered answer was asked for in the last tenth of its TTL (see wirecache)."""
         self.resolver.prefetch(key[:-3] + b"\x00", (key[-3] << 8) | key[-2])
+
+    def _slot(self, qtype: int, rcode: int) -> int:
+        """The ``fast_tally`` index (UDP; +1 for TCP) of answers of this type and rcode."""
+        key = (qtype_label(qtype), _RCODE_TEXT.get(rcode) or str(rcode))
+        slot = self._slots.get(key)
+        if slot is None:
+            slot = self._slots[key] = len(self.fast_tally)
+            self.fast_tally += (0, 0)
+        return slot
+
+    def _observe(self, cache: str, qtype: int | None, rcode: int, started: float) -> None:
+        """Count one answer of the slow paths: latency by cache result, and type and rcode."""
+        elapsed = time.monotonic() - started
+        stats = self.stats
+        label = "none" if cache == "-" else cache
+        stats[f"latency_{label}_le_{LATENCY_LABELS[bisect_left(LATENCY_BUCKETS, elapsed)]}"] += 1
+        stats[f"latency_{label}_sum_us"] += int(elapsed * 1e6)
+        qlabel = "none" if qtype is None else qtype_label(qtype)
+        stats[f"answers_type_{qlabel}_{_RCODE_TEXT.get(rcode) or rcode}"] += 1
 
     def _acl_first(self, address: Any) -> bool:
         """Whether ``address`` may have recursive answers, remembered for the fast path."""
@@ -243,17 +285,19 @@ class Handler:
     def counters(self) -> Counter[str]:
         """Every counter, the fast path's included (for ctl stats and /metrics)."""
         out = Counter(self.stats)
-        udp_ok, udp_nx, tcp_ok, tcp_nx = self.fast_tally
-        for name, value in (
-            ("queries_udp", udp_ok + udp_nx),
-            ("queries_tcp", tcp_ok + tcp_nx),
-            ("rcode_NOERROR", udp_ok + tcp_ok),
-            ("rcode_NXDOMAIN", udp_nx + tcp_nx),
-            ("cache_hit", udp_ok + udp_nx + tcp_ok + tcp_nx),
-            ("answers_fast", udp_ok + udp_nx + tcp_ok + tcp_nx),
-        ):
-            if value:
-                out[name] += value
+        tally = self.fast_tally
+        for (qlabel, rcode), slot in self._slots.items():
+            udp, tcp = tally[slot], tally[slot + 1]
+            n = udp + tcp
+            if not n:
+                continue
+            out["queries_udp"] += udp
+            out["queries_tcp"] += tcp
+            out[f"rcode_{rcode}"] += n
+            out["cache_hit"] += n
+            out["answers_fast"] += n
+            out[f"answers_type_{qlabel}_{rcode}"] += n
+            out[f"latency_hit_le_{LATENCY_LABELS[0]}"] += n  # see ``fast``; adds 0 to the sum
         return out
 
     async def slow(
@@ -356,6 +400,9 @@ class Handler:
         self.stats[stat] += 1
         # "-" (no cache lookup, e.g. REFUSED) reads well in the query log, not as a key.
         self.stats["cache_none" if reply.cache == "-" else f"cache_{reply.cache}"] += 1
+        self._observe(
+            reply.cache, query.question[0].rdtype if query.question else None, reply.rcode, started
+        )
         if reply.cache == "hit" and not reply.ede and action in (Action.ALLOW, Action.ALLOW_SNOOP):
             self._keep(qwire, wire, reply)
         if self.query_log:
@@ -383,7 +430,12 @@ class Handler:
         if qtype in _SPECIAL_TYPES:
             return _NOT_PLAIN
         name = key[:-3] + b"\x00"
-        if self.local is not None and self.local.answer(to_dns(name), RdataType.make(qtype)):
+        local = self.local
+        if (
+            local is not None
+            and local.speaks_for(name)
+            and local.answer(to_dns(name), RdataType.make(qtype))
+        ):
             return _NOT_PLAIN
         variant = key[-1]  # rootwalk.wire.query: bit 0 EDNS, bit 1 DO, bit 2 CD
         result = await self.resolver.resolve(
@@ -419,8 +471,9 @@ class Handler:
         cache = "stale" if result.stale else "hit" if result.from_cache else "miss"
         stats[_RCODE_STAT.get(result.rcode) or f"rcode_{result.rcode}"] += 1
         stats[f"cache_{cache}"] += 1
+        self._observe(cache, qtype, result.rcode, started)
         if cache == "hit" and not result.ede and result.rcode in (0, 3) and not out[2] & 0x02:
-            tally = 1 if result.rcode == dns.rcode.NXDOMAIN else 0
+            tally = self._slot(qtype, result.rcode)
             deps = _wire_dependencies(name, result.answer, result.authority)
             self.wire.put(key, out, qend, self._now(), deps, tally, result.refresh_at)
         if self.query_log:
@@ -445,7 +498,8 @@ class Handler:
         if head is None or qwire[head[1] - 4 : head[1] - 2] == b"\x00\xff":
             return  # not a plain question, or ANY (answered by RFC 8482 synthesis)
         deps = _dependencies(dns.name.from_wire(qwire, 12)[0], reply)
-        tally = 1 if reply.rcode == dns.rcode.NXDOMAIN else 0
+        qtype = (head[0][-3] << 8) | head[0][-2]
+        tally = self._slot(qtype, reply.rcode)
         self.wire.put(head[0], wire, head[1], self._now(), deps, tally, reply.refresh_at)
 
     # -- policy -----------------------------------------------------------------------------
@@ -553,7 +607,7 @@ class Handler:
             self.stats["truncated"] += 1
         return response.to_wire(max_size=max_size)
 
-    def _log_fast(self, wire: bytes, peer: Peer, tally: int, tcp: bool) -> None:
+    def _log_fast(self, wire: bytes, peer: Peer, rcode: int, tcp: bool) -> None:
         q = dns.message.from_wire(wire, question_only=True).question[0]
         qlog.info(
             "query %s %s %s %s %s %.1fms cache=hit",
@@ -561,7 +615,7 @@ class Handler:
             "tcp" if tcp else "udp",
             q.name.to_text(),
             dns.rdatatype.to_text(q.rdtype),
-            "NXDOMAIN" if tally else "NOERROR",
+            _RCODE_TEXT.get(rcode) or str(rcode),
             0.0,
         )
 

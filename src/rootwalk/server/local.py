@@ -43,6 +43,7 @@ from rootwalk.config import ServerConfig
 from rootwalk.errors import EDE, ConfigError
 from rootwalk.server.blocklist import Blocklist, Spec, build, parse_names, unreadable
 from rootwalk.server.blocklist_fetch import is_url
+from rootwalk.server.hosts import Hosts, read_hosts
 
 
 @dataclass
@@ -77,10 +78,15 @@ class LocalPolicy:
     """Local zones, local data and blocklists; ``answer`` is None when the walk should run."""
 
     def __init__(
-        self, config: ServerConfig, source: str = "config", blocklist: Blocklist | None = None
+        self,
+        config: ServerConfig,
+        source: str = "config",
+        blocklist: Blocklist | None = None,
+        hosts: Hosts | None = None,
     ) -> None:
         """``blocklist``: ``config.blocklists`` already loaded (blocklist.load); None reads
-        them here, in this process."""
+        them here, in this process. ``hosts``: ``server.hosts_file`` already read (hosts.py);
+        None reads it here (ConfigError when a configured file cannot be read)."""
         self.zones: dict[_Key, str] = {}
         self.data: dict[_Key, dict[int, dns.rrset.RRset]] = {}
         self.block_null = config.blocklist_action == "null"
@@ -106,12 +112,28 @@ class LocalPolicy:
                     self._add(
                         dns.rrset.from_text(rev, rrset.ttl, "IN", "PTR", rrset.name.to_text())
                     )
+        if hosts is None:
+            hosts = read_hosts(config, source)
+        self.hosts = hosts
+        for rrset in hosts.rrsets:
+            # server.local_data wins for a name and type it sets; the file fills in the rest.
+            if rrset.rdtype not in self.data.get(_key(rrset.name), {}):
+                self._add(rrset)
+        # The wire names (lower case) that have data: the wire path asks ``answer`` only for
+        # those when there are no zones or blocklists (see ``speaks_for``).
+        self._names = frozenset(b"".join(bytes([len(x)]) + x for x in k) for k in self.data)
         if blocklist is None:
             blocklist = read_blocklists(config, source)
         self.blocklist = blocklist
 
     def __bool__(self) -> bool:
         return bool(self.zones or self.data or len(self.blocklist))
+
+    def speaks_for(self, name: bytes) -> bool:
+        """Whether ``answer`` may have something for the wire name ``name`` (lower case): a
+        set lookup instead of a dnspython name for every cold question, when local data (the
+        hosts file, by default on loopback) is all there is."""
+        return bool(self.zones or len(self.blocklist)) or name in self._names
 
     def _add(self, rrset: dns.rrset.RRset) -> None:
         by_type = self.data.setdefault(_key(rrset.name), {})

@@ -38,7 +38,7 @@ class WireAnswer:
     stored: float  # wall-clock seconds
     expires: float
     deps: tuple[bytes, ...]
-    tally: int  # 0 for NOERROR, 1 for NXDOMAIN (the handler's counter slot)
+    tally: int  # the handler's counter slot (by question type and rcode; +1 for TCP)
     head: bytes  # bytes 2..12 of the answer (flags and counts)
     base: bytes  # everything after the question, TTLs as of ``stored``
     tail: bytes  # ``base`` with the TTLs rewritten for ``age``
