@@ -30,6 +30,8 @@ import time
 from collections import Counter
 from typing import Any
 
+from rootwalk.wire.query import qname_end
+
 __all__ = ["ClientRateLimit", "MAX_CLIENTS", "truncated_reply"]
 
 #: Client prefixes tracked at once (about 13 MB at most).
@@ -51,15 +53,9 @@ def truncated_reply(wire: bytes, edns_payload: int) -> bytes | None:
     n = len(wire)
     if n < 17 or wire[2] & 0xF8 or wire[4:6] != b"\x00\x01":  # QR=1, opcode, QDCOUNT
         return None
-    i = 12
-    length = wire[12]
-    while length:
-        if length > 63:
-            return None
-        i += length + 1
-        if i >= n:
-            return None
-        length = wire[i]
+    i = qname_end(wire)
+    if i < 0:
+        return None
     end = i + 5
     if end > n:
         return None

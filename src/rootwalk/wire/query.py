@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import struct
 
-__all__ = ["QueryHead", "parse_query_head", "ttl_offsets"]
+__all__ = ["QueryHead", "parse_query_head", "qname_end", "ttl_offsets"]
 
 _OPT = 41
 _COOKIE = 10
@@ -43,15 +43,9 @@ def parse_query_head(wire: bytes, edns_payload: int) -> QueryHead | None:
     n = len(wire)
     if n < 17 or wire[2] & 0xF9 != 0x01 or wire[4:12] not in (_COUNTS_PLAIN, _COUNTS_EDNS):
         return None
-    i = 12
-    length = wire[12]
-    while length:
-        if length > 63:
-            return None
-        i += length + 1
-        if i >= n:
-            return None
-        length = wire[i]
+    i = qname_end(wire)
+    if i < 0:
+        return None
     end = i + 5  # the root label, QTYPE, QCLASS
     if end > n or wire[i + 3 : end] != _CLASS_IN:
         return None
@@ -82,6 +76,24 @@ def parse_query_head(wire: bytes, edns_payload: int) -> QueryHead | None:
             return None
         udp_size = 512
     return wire[12:i].lower() + wire[i + 1 : i + 3] + _VARIANT[variant], end, udp_size
+
+
+def qname_end(wire: bytes) -> int:
+    """Offset of the root label that ends the question name at offset 12, or -1 when the name
+    uses anything but plain labels (compression, extended label types) or runs off the end."""
+    n = len(wire)
+    if n <= 12:
+        return -1
+    i = 12
+    length = wire[12]
+    while length:
+        if length > 63:
+            return -1
+        i += length + 1
+        if i >= n:
+            return -1
+        length = wire[i]
+    return i
 
 
 def _skip_name(wire: bytes, i: int) -> int:
