@@ -179,7 +179,8 @@ class ResolverConfig:
     # would make the resolver query the machine it runs on). Forward-zone addresses are the
     # operator's own choice and are exempt. The lab, its demo and the tests set it false.
     do_not_query_localhost: bool = True
-    # Ask upstream with the DO bit (RFC 3225), keeping RRSIGs, ready for DNSSEC validation.
+    # Ask upstream with the DO bit (RFC 3225) even with validation off ([dnssec] enabled =
+    # false). A validating resolver always asks with DO, whatever this says.
     dnssec_ok: bool = False
     # DNS 0x20: random letter case in upstream questions (draft-vixie-dnsext-dns0x20).
     use_0x20: bool = False
@@ -314,6 +315,35 @@ class ServerConfig:
 
 
 @dataclass(frozen=True)
+class DnssecConfig:
+    """DNSSEC validation (RFC 4033-4035): on by default, as in Unbound, Knot Resolver, BIND."""
+
+    enabled: bool = True
+    # DS or DNSKEY lines in zone-file presentation, for any zones (Unbound's
+    # trust-anchor-file); replaces the built-in root anchor (root.ds, KSK-2017 and KSK-2024).
+    # Empty: the built-in one.
+    trust_anchor_file: str = ""
+    # RFC 7646: names below which nothing is validated (a zone whose DNSSEC is known broken).
+    negative_trust_anchors: tuple[str, ...] = ()
+    # RFC 8198: answer NXDOMAIN/NODATA from cached, validated NSEC/NSEC3 records.
+    aggressive_nsec: bool = True
+    # How long a bogus answer is remembered (Unbound val-bogus-ttl), so a broken zone is
+    # not validated again on every question.
+    bogus_ttl: int = 60
+
+    @functools.cached_property
+    def anchor_path(self) -> Path:
+        from rootwalk.dnssec.anchors import default_anchor_file
+
+        return Path(self.trust_anchor_file) if self.trust_anchor_file else default_anchor_file()
+
+    @functools.cached_property
+    def negative_anchors(self) -> tuple[bytes, ...]:
+        """``negative_trust_anchors`` as wire names."""
+        return tuple(from_text(n) for n in self.negative_trust_anchors)
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration, one slice per component."""
 
@@ -321,6 +351,7 @@ class Config:
     cache: CacheConfig = field(default_factory=CacheConfig)
     limits: Limits = field(default_factory=Limits)
     server: ServerConfig = field(default_factory=ServerConfig)
+    dnssec: DnssecConfig = field(default_factory=DnssecConfig)
 
 
 def parse_listen(text: str) -> tuple[str, int]:
@@ -500,6 +531,26 @@ def _validate(config: Config, source: str) -> None:
         if getattr(lim, f.name) <= 0:
             raise ConfigError(f"{source}: 'limits.{f.name}' must be positive")
     _validate_server(config.server, source)
+    _validate_dnssec(config.dnssec, source)
+
+
+def _validate_dnssec(d: DnssecConfig, source: str) -> None:
+    from rootwalk.dnssec.anchors import load_anchors
+
+    if d.enabled:
+        try:
+            load_anchors(d.anchor_path)
+        except ConfigError as exc:
+            raise ConfigError(f"{source}: 'dnssec.trust_anchor_file': {exc}") from None
+    for i, text in enumerate(d.negative_trust_anchors):
+        try:
+            dns.name.from_text(text)
+        except dns.exception.DNSException as exc:
+            raise ConfigError(
+                f"{source}: 'dnssec.negative_trust_anchors[{i}]' is not a domain name: {exc}"
+            ) from None
+    if not 0 <= d.bogus_ttl <= 86_400:
+        raise ConfigError(f"{source}: 'dnssec.bogus_ttl' must be 0..86400 seconds")
 
 
 def _validate_server(s: ServerConfig, source: str) -> None:
