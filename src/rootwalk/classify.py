@@ -49,7 +49,10 @@ from rootwalk.wire.message import (
     CLASS_IN,
     CNAME,
     DNAME,
+    DS,
     NS,
+    NSEC,
+    NSEC3,
     RRSIG,
     SOA,
     A,
@@ -68,6 +71,7 @@ _ANY = 255
 NOERROR, NXDOMAIN = 0, 3
 _AA, _RA, _OPCODE = 0x0400, 0x0080, 0x7800
 _ADDRESS_TYPES = (A, AAAA)
+_PROOF_TYPES = (NSEC, NSEC3)
 
 Sigs = dict[tuple[bytes, int], RRset]
 
@@ -104,6 +108,11 @@ class Classified:
     # RRSIGs kept alongside what they cover, keyed by (owner, covered type); for DNSSEC.
     sigs: Sigs = field(default_factory=dict)
     reason: str = ""
+    # DNSSEC records of the authority section (RFC 4035 §3.1.3): the NSEC/NSEC3 RRsets that
+    # prove a negative answer, a wildcard expansion or an unsigned delegation, and a
+    # referral's DS RRset. Empty for an unsigned response.
+    proof: list[RRset] = field(default_factory=list)
+    ds: RRset | None = None
 
 
 def synthesise_cname(name: bytes, dname: RRset) -> RRset | None:
@@ -235,6 +244,17 @@ def classify(
             glue = glue_for({t for r in final for t in r.rdatas})
         # Rule 4: a DNAME loop ends the chain; the DNAME and its CNAME are the answer.
         reason = "DNAME rewrites the name below itself" if dname_loop else ""
+        proof: list[RRset] = []
+        if sigs and response.authority:
+            # A wildcard expansion comes with the NSEC/NSEC3 proving that no closer name
+            # exists (RFC 4035 §3.1.3.3, RFC 5155 §7.2.6).
+            for rrset in rrsets(response.authority):
+                if rrset.rclass != CLASS_IN or not in_bailiwick(rrset.owner, zone):
+                    continue
+                if rrset.rtype in _PROOF_TYPES:
+                    proof.append(rrset)
+                elif rrset.rtype == RRSIG:
+                    sigs[(rrset.owner, rrset.covers)] = rrset
         return Classified(
             ResponseKind.ANSWER,
             qname,
@@ -245,13 +265,16 @@ def classify(
             final,
             name,
             glue=glue,
-            sigs=kept_sigs(chain + final),
+            sigs=kept_sigs(chain + final + proof),
             reason=reason,
+            proof=proof,
         )
 
     soa: RRset | None = None
     ns: RRset | None = None
     upward: RRset | None = None
+    proof = []
+    ds_sets: dict[bytes, RRset] = {}
     for rrset in rrsets(response.authority):
         if rrset.rclass != CLASS_IN:
             continue
@@ -270,7 +293,12 @@ def classify(
                 ns = rrset
         elif rtype == RRSIG:
             sigs[(rrset.owner, rrset.covers)] = rrset
-    signed = kept_sigs(chain + ([soa] if soa else []))
+        elif rtype in _PROOF_TYPES:
+            proof.append(rrset)
+        elif rtype == DS:
+            ds_sets[rrset.owner] = rrset
+    ds = ds_sets.get(ns.owner) if ns is not None else None
+    signed = kept_sigs(chain + ([soa] if soa else []) + proof + ([ds] if ds else []))
 
     def result(
         kind: ResponseKind,
@@ -279,7 +307,20 @@ def classify(
         glue: list[RRset] | None = None,
     ) -> Classified:
         return Classified(
-            kind, qname, qtype, rcode, aa, chain, [], name, soa, ns, glue or [], signed
+            kind,
+            qname,
+            qtype,
+            rcode,
+            aa,
+            chain,
+            [],
+            name,
+            soa,
+            ns,
+            glue or [],
+            signed,
+            proof=proof,
+            ds=ds if kind is ResponseKind.REFERRAL else None,
         )
 
     if rcode == NXDOMAIN:

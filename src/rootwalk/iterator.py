@@ -18,6 +18,7 @@ from rootwalk.cache import CacheView
 from rootwalk.clock import Clock
 from rootwalk.config import Config, Limits
 from rootwalk.delegation import Delegation
+from rootwalk.dnssec.validator import Validator
 from rootwalk.errors import EDE, ResolutionFailed, ResolverError, UpstreamError, UpstreamTimeout
 from rootwalk.resolution import (
     Budget,
@@ -30,7 +31,7 @@ from rootwalk.resolution import (
 )
 from rootwalk.selection import ServerSelector
 from rootwalk.transport import Exchange, Transport
-from rootwalk.wire.message import NS
+from rootwalk.wire.message import DNSKEY, DS, NS
 from rootwalk.wire.names import ROOT
 
 __all__ = ["Iterator"]
@@ -40,6 +41,9 @@ log = logging.getLogger("rootwalk.iterator")
 # Seconds of a client's question that priming may take at most (RFC 8109 priming is an
 # optimisation; the hints are enough to start the walk).
 PRIME_TIMEOUT = 1.0
+_KEY_TYPES = (DS, DNSKEY)
+# Extra sub-question depth for DS/DNSKEY questions: a chain of trust as deep as this many zones.
+_KEY_DEPTH = 12
 
 
 @dataclass(frozen=True)
@@ -61,8 +65,10 @@ class Iterator:
         hints: Delegation,
         clock: Clock,
         rng: random.Random | None = None,
+        validator: Validator | None = None,
     ) -> None:
         self.config = config
+        self.validator = validator
         self.cache = cache
         self.selector = selector
         self.transport = transport
@@ -134,6 +140,7 @@ class Iterator:
             trace=walk.trace,
             rng=self.rng,
             refresh=refresh,
+            validator=self.validator,
         )
         steps = res.run()
         outcome: object = None
@@ -171,12 +178,22 @@ class Iterator:
 
     async def _sub(self, question: Question, stack: tuple[Question, ...], walk: _Walk) -> Result:
         failure = Result(2)  # SERVFAIL
-        # A name already being resolved further up this chain (any type) is a dependency
-        # cycle: loop1.test needs ns.loop2.test, which needs ns.loop1.test, ...
-        if any(q.name == question.name for q in stack):
+        # A name already being resolved further up this chain is a dependency cycle:
+        # loop1.test needs ns.loop2.test, which needs ns.loop1.test, ... For the validator's
+        # DS and DNSKEY questions only the same type is a cycle: a zone's DNSKEY set rightly
+        # needs its DS set, which the parent answers.
+        keys = question.rdtype in _KEY_TYPES
+        if any(
+            q.name == question.name
+            and (q.rdtype == question.rdtype or not (keys or q.rdtype in _KEY_TYPES))
+            for q in stack
+        ):
             failure.ede.append((EDE.INVALID_DATA, f"delegation loop through {question}"))
             return failure
-        if len(stack) > self.config.limits.max_subquery_depth:
+        # The chain of trust adds one level per zone above the name (validator.py): those
+        # questions get room of their own beyond the glueless-NS depth limit.
+        depth = self.config.limits.max_subquery_depth + (_KEY_DEPTH if keys else 0)
+        if len(stack) > depth:
             failure.ede.append((EDE.OTHER, "max_subquery_depth reached"))
             return failure
         try:

@@ -11,8 +11,8 @@ a negative answer stop. QNAME minimisation (RFC 9156) sends only one more label 
 needs, in Unbound's relaxed form: any failure of a minimised query falls back to the full name.
 
 Each response goes through three named steps: ``classify`` (what kind of response it is),
-``_validate`` (the DNSSEC step: a no-op for now, where validation will plug in and may issue
-its own sub-queries), then the cache and one small handler per kind (``_on_referral``,
+``_validate`` (the DNSSEC step, rootwalk.dnssec.validator: it may issue its own DS and DNSKEY
+sub-queries), then the cache and one small handler per kind (``_on_referral``,
 ``_on_minimised_step``, ``_on_final``, ``_on_failure``), which share one ``Attempt``.
 
 Everything here works on the compact wire form (rootwalk.wire): names are lower-cased wire
@@ -36,6 +36,7 @@ from rootwalk.classify import Classified, ResponseKind, classify
 from rootwalk.clock import Clock
 from rootwalk.config import Limits, ResolverConfig
 from rootwalk.delegation import Delegation, NameServer, Provenance
+from rootwalk.dnssec.validator import KeyQuestion, Outcome, Security, Validator, worst
 from rootwalk.errors import (
     EDE,
     BudgetExhausted,
@@ -127,6 +128,9 @@ class Result:
     # For an answer from the cache: when (wall clock) it enters the last tenth of its TTL and
     # a question for it should start a prefetch (cache.prefetch).
     refresh_at: float = float("inf")
+    # What DNSSEC validation found (RFC 4035 §4.3): the least secure of every RRset in the
+    # answer and authority sections. Only SECURE earns the AD bit (RFC 6840 §5.8).
+    security: Security = Security.INSECURE
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,6 +168,7 @@ class TraceKind(enum.StrEnum):
     UNREACHABLE = "unreachable"
     MISMATCH = "mismatch"
     MALFORMED = "malformed"
+    DNSSEC = "dnssec"
 
 
 _KIND_OF_RESPONSE = {
@@ -264,6 +269,7 @@ class Resolution:
         trace: TraceSink | None = None,
         rng: random.Random | None = None,
         refresh: bool = False,
+        validator: Validator | None = None,
     ) -> None:
         self.question = question
         # A prefetch: ask the authorities even though the cache has the answer (Unbound's
@@ -288,6 +294,13 @@ class Resolution:
         self.sub_failures: list[str] = []
         # Server addresses left out by resolver.do_not_query_localhost (told once each).
         self._skipped: set[str] = set()
+        # DNSSEC: the validator (None: validation off), and what it found for the responses
+        # this resolution's result is made of.
+        self.validator = validator
+        self._do = config.dnssec_ok or validator is not None
+        self.security = Security.SECURE
+        self._bogus: tuple[int, str] | None = None
+        self._insecure_ede: tuple[int, str] | None = None
 
     # -- the walk --------------------------------------------------------------------------
 
@@ -297,36 +310,79 @@ class Resolution:
         chain: list[RRset] = []
         seen = {qname}
         cached_only = True
+        do = q.do
         while True:
             now = self.clock.now()
             hit = (
                 None
                 if self.refresh
-                else self.cache.lookup(qname, qtype, now, max_chain=self.limits.max_cname_chain)
+                else self.cache.lookup(
+                    qname, qtype, now, max_chain=self.limits.max_cname_chain, dnssec=do
+                )
             )
             if hit is not None:
                 if self._tracing:
                     detail = self._describe_hit(hit.complete, hit.nxdomain, hit.answer)
+                    if self.validator is not None:
+                        detail += f"; DNSSEC {hit.security.value}"
                     self._emit(TraceKind.CACHE, qname, qtype, detail=detail)
+                self._judge(hit.security, hit.why)
                 if hit.complete:
                     rcode, answer, auth = hit.sections()
                     refresh_at = hit.refresh_at if cached_only else float("inf")
-                    return Result(
-                        rcode, chain + answer, auth, from_cache=cached_only, refresh_at=refresh_at
+                    return self._result(
+                        Result(
+                            rcode,
+                            chain + answer,
+                            auth,
+                            from_cache=cached_only,
+                            refresh_at=refresh_at,
+                        )
                     )
                 chain.extend(hit.chain)
                 qname = self._follow(hit.target, seen, chain)
             cached_only = False
             c = yield from self._iterate(qname, qtype)
-            chain.extend(c.chain)
+            chain.extend(self._signed(c.chain, c) if do else c.chain)
             if c.kind is ResponseKind.ANSWER:
-                return Result(NOERROR, chain + c.answer)
+                answer = self._signed(c.answer, c) if do else c.answer
+                return self._result(Result(NOERROR, chain + answer))
             if c.kind is ResponseKind.NXDOMAIN:
-                return Result(NXDOMAIN, chain, self._neg_authority(c))
+                return self._result(Result(NXDOMAIN, chain, self._neg_authority(c)))
             if c.kind is ResponseKind.NODATA:
-                return Result(NOERROR, chain, self._neg_authority(c))
+                return self._result(Result(NOERROR, chain, self._neg_authority(c)))
             # CNAME (or DNAME) leaving the zone: restart at the target (RFC 1034 §5.3.3 4c).
             qname = self._follow(c.target, seen, chain)
+
+    def _judge(self, security: Security, why: tuple[int, str] | None) -> None:
+        if security is Security.BOGUS and self._bogus is None:
+            self._bogus = why or (int(EDE.DNSSEC_BOGUS), "bogus")
+        self.security = worst(self.security, security)
+
+    def _result(self, result: Result) -> Result:
+        """The final result with its DNSSEC status: bogus data fails the question unless the
+        client set CD (RFC 4035 §3.2.2: it validates for itself)."""
+        if self.validator is None:
+            return result
+        result.security = self.security
+        if self.security is Security.BOGUS and not self.question.cd:
+            code, text = self._bogus or (int(EDE.DNSSEC_BOGUS), "bogus")
+            raise ResolutionFailed(text, EDE(code))
+        if self._insecure_ede is not None and self.security is Security.INSECURE:
+            result.ede.append(self._insecure_ede)
+        return result
+
+    def _signed(self, rrsets: list[RRset], c: Classified) -> list[RRset]:
+        """``rrsets`` each followed by its RRSIGs, for a DO=1 question (RFC 4035 §3.1.1)."""
+        if not c.sigs:
+            return rrsets
+        out: list[RRset] = []
+        for rrset in rrsets:
+            out.append(rrset)
+            sig = c.sigs.get((rrset.owner, rrset.rtype))
+            if sig is not None:
+                out.append(sig)
+        return out
 
     def _follow(self, target: bytes, seen: set[bytes], chain: list[RRset]) -> bytes:
         links = sum(1 for r in chain if r.rtype == CNAME)
@@ -337,13 +393,16 @@ class Resolution:
         seen.add(target)
         return target
 
-    @staticmethod
-    def _neg_authority(c: Classified) -> list[RRset]:
+    def _neg_authority(self, c: Classified) -> list[RRset]:
         soa = c.soa
         if soa is None:
             return []
         # RFC 2308 §5: the SOA of a negative answer carries the negative TTL.
-        return [RRset(soa.owner, SOA, soa.rclass, negative_ttl(soa), soa.rdatas)]
+        out = [RRset(soa.owner, SOA, soa.rclass, negative_ttl(soa), soa.rdatas)]
+        if self.question.do:
+            # RFC 4035 §3.1.3: the proof of a negative answer goes with it.
+            out = self._signed(out + c.proof, c)
+        return out
 
     def _iterate(self, qname: bytes, qtype: int) -> Generator[Action, Any, Classified]:
         """Walk down from the closest known cut until something other than a referral comes."""
@@ -373,37 +432,66 @@ class Resolution:
             # RFC 9156 §2.1 uses QTYPE A for minimised queries (it lies below any cut); RFC 7816
             # and Knot Resolver use NS, which some broken authorities answer better.
             sent_type = qtype if sent == qname else self._qmin_type
-            outcome = yield self._send(target, deleg.zone, sent, sent_type, deleg.forward)
-            if isinstance(outcome, UpstreamError):
-                self._on_error(at, target, sent, sent_type, outcome)
+            ex = yield self._send(target, deleg.zone, sent, sent_type, deleg.forward)
+            if isinstance(ex, UpstreamError):
+                self._on_error(at, target, sent, sent_type, ex)
                 continue
-            assert isinstance(outcome, Exchange)
-            c = classify(outcome.response, sent, sent_type, deleg.zone, recursive=deleg.forward)
-            self.selector.report_rtt(target.address, outcome.rtt)
+            assert isinstance(ex, Exchange)
+            c = classify(ex.response, sent, sent_type, deleg.zone, recursive=deleg.forward)
+            self.selector.report_rtt(target.address, ex.rtt)
             if c.kind in (ResponseKind.BROKEN, ResponseKind.LAME):
-                self._on_failure(at, target, outcome, c, minimised=sent != qname)
+                self._on_failure(at, target, ex, c, minimised=sent != qname)
                 continue
-            c = yield from self._validate(c)
-            self.cache.store(c, self.clock.now())
+            outcome = yield from self._validate(c, deleg.zone, sent, sent_type)
+            self.cache.store(c, self.clock.now(), outcome)
             if c.kind is ResponseKind.REFERRAL:
-                self._on_referral(at, target, outcome, c)
+                self._on_referral(at, target, ex, c)
             elif sent != qname:
-                self._on_minimised_step(at, target, outcome, c)
+                self._on_minimised_step(at, target, ex, c)
             else:
                 if self._tracing:
                     kind = _KIND_OF_RESPONSE[c.kind]
-                    self._emit(kind, sent, sent_type, deleg.zone, target, outcome, _describe(c))
+                    self._emit(kind, sent, sent_type, deleg.zone, target, ex, _describe(c))
+                if outcome is not None:
+                    why = (int(outcome.ede or EDE.DNSSEC_BOGUS), outcome.reason)
+                    self._judge(outcome.status, why)
+                    if outcome.status is Security.INSECURE and outcome.ede is not None:
+                        self._insecure_ede = (int(outcome.ede), outcome.reason)
                 return c
 
     # -- one handler per kind of response -----------------------------------------------------
 
-    def _validate(self, c: Classified) -> Generator[Action, Any, Classified]:
-        """The DNSSEC validation step between classification and the cache (RFC 4035 §5).
+    def _validate(
+        self, c: Classified, zone: bytes, qname: bytes, qtype: int
+    ) -> Generator[Action, Any, Outcome | None]:
+        """The DNSSEC validation step between classification and the cache (RFC 4035 §5):
+        the validator's questions for DS and DNSKEY sets become sub-questions (with DO, so
+        their RRSIGs come back), and each validates its own answer the same way."""
+        if self.validator is None:
+            return None
+        note = None
+        if self._tracing:
 
-        Not built yet: every response passes unchanged. The validator plugs in here and may
-        yield its own SubQuery actions (DNSKEY and DS lookups) before deciding."""
-        return c
-        yield  # pragma: no cover - makes this a generator, as the validator will be
+            def note(text: str) -> None:
+                self._emit(TraceKind.DNSSEC, qname, qtype, zone, detail=text)
+
+        steps = self.validator.check(c, zone, note)
+        try:
+            need: KeyQuestion = next(steps)
+            while True:
+                sub = yield SubQuery(Question(need.name, need.rdtype, do=True))
+                need = steps.send(sub)
+        except StopIteration as stop:
+            outcome: Outcome = stop.value
+        if self._tracing and c.kind is not ResponseKind.REFERRAL:
+            self._emit(
+                TraceKind.DNSSEC,
+                qname,
+                qtype,
+                zone,
+                detail=f"{outcome.status.value}: {outcome.reason}",
+            )
+        return outcome
 
     def _on_referral(self, at: Attempt, target: Target, ex: Exchange, c: Classified) -> None:
         assert c.ns is not None
@@ -584,7 +672,7 @@ class Resolution:
             # Iterative queries carry RD=0 (RFC 1034 §5.3.1); a forwarder is asked to recurse.
             rd=forward,
             edns_payload=self.config.edns_payload if edns else 0,
-            do=self.config.dnssec_ok and edns,
+            do=self._do and edns,
         )
         query = OutQuery(wire, qname, qtype)
         return Send(target, zone, query, self.selector.timeout_for(target.address))

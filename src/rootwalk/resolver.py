@@ -39,6 +39,7 @@ import dns.name
 from rootwalk.cache import Cache, CacheAnswer, CacheView, InfraCache
 from rootwalk.clock import Clock, SystemClock
 from rootwalk.config import Config
+from rootwalk.dnssec.validator import Security, Validator
 from rootwalk.errors import EDE, ResolverError
 from rootwalk.hints import load_hints
 from rootwalk.iterator import Iterator
@@ -84,14 +85,27 @@ class Resolver:
         self.config = config
         self.clock = clock or SystemClock()
         # The data cache is a seam (CacheView): the in-process Cache unless one is given.
-        self.cache: CacheView = cache if cache is not None else Cache(config.cache, self.clock)
+        self.cache: CacheView = (
+            cache
+            if cache is not None
+            else Cache(config.cache, self.clock, bogus_ttl=config.dnssec.bogus_ttl)
+        )
         # What is known of each server (RTT, timeouts, EDNS, lameness) is this resolver's own.
         self.infra = InfraCache(self.clock.monotonic)
         self.selector = ServerSelector(self.infra, self.clock, config.limits, rng)
         self.transport = transport or DnsTransport(config.resolver, self.clock)
         self.hints = load_hints(Path(config.resolver.root_hints))
+        # DNSSEC validation (RFC 4035 §5), on unless [dnssec] enabled = false.
+        self.validator = Validator(config.dnssec, self.clock) if config.dnssec.enabled else None
         self.iterator = Iterator(
-            config, self.cache, self.selector, self.transport, self.hints, self.clock, rng
+            config,
+            self.cache,
+            self.selector,
+            self.transport,
+            self.hints,
+            self.clock,
+            rng,
+            self.validator,
         )
         # Insertion order is start order, so the first entry is the oldest (the one to jostle).
         self._inflight: dict[_Key, _Flight] = {}
@@ -121,14 +135,26 @@ class Resolver:
         ConfigError (unreadable root hints) before changing anything.
         """
         hints = load_hints(Path(config.resolver.root_hints))
+        validator = Validator(config.dnssec, self.clock) if config.dnssec.enabled else None
         config = dataclasses.replace(config, cache=self.config.cache)
         if isinstance(self.transport, DnsTransport):
             self.transport = DnsTransport(config.resolver, self.clock)
         old = self.iterator
         self.config, self.hints = config, hints
         self.selector.limits = config.limits
+        if (
+            validator is not None
+            and self.validator is not None
+            and validator.anchors == self.validator.anchors
+            and validator.negative_anchors == self.validator.negative_anchors
+        ):
+            validator = self.validator  # same anchors: keep the validated keys
+        elif validator is not self.validator:
+            # New anchors or validation switched: what was validated before may not hold.
+            self.cache.flush_all()
+        self.validator = validator
         self.iterator = Iterator(
-            config, self.cache, self.selector, self.transport, hints, self.clock, old.rng
+            config, self.cache, self.selector, self.transport, hints, self.clock, old.rng, validator
         )
         # Questions already in flight finish on the old iterator; counters carry over.
         self.iterator.queries_sent, self.iterator.timeouts = old.queries_sent, old.timeouts
@@ -336,8 +362,13 @@ class Resolver:
             self.clock.now(),
             stale=stale,
             max_chain=self.config.limits.max_cname_chain,
+            dnssec=question.do,
         )
-        return hit if hit is not None and hit.complete else None
+        if hit is None or not hit.complete:
+            return None
+        if hit.security is Security.BOGUS and not question.cd:
+            return None  # never an answer without CD (RFC 4035 §5.5); a resolution says why
+        return hit
 
     def _has_expired(self, question: Question) -> bool:
         hit = self._lookup(question, stale=True)
@@ -346,7 +377,9 @@ class Resolver:
     def _answer_from_cache(self, question: Question) -> Result | None:
         """What Resolution.run answers from the cache without sending anything, or None."""
         hit = self._lookup(question, stale=False)
-        return None if hit is None else Result(*hit.sections(), from_cache=True)
+        if hit is None:
+            return None
+        return Result(*hit.sections(), from_cache=True, security=self._security(hit))
 
     def _stale(self, question: Question, why: str, *, expired_only: bool = False) -> Result | None:
         """RFC 8767 §4: expired data for ``question`` (EDE 3, or 19 for an NXDOMAIN), or None.
@@ -361,7 +394,11 @@ class Resolver:
             return None
         rcode, answer, auth = hit.sections()
         code = EDE.STALE_NXDOMAIN if rcode == NXDOMAIN else EDE.STALE_ANSWER
-        return Result(rcode, answer, auth, ede=[(int(code), why)], stale=True)
+        security = self._security(hit)
+        return Result(rcode, answer, auth, ede=[(int(code), why)], stale=True, security=security)
+
+    def _security(self, hit: CacheAnswer) -> Security:
+        return hit.security if self.validator is not None else Security.INSECURE
 
     def pending(self) -> list[asyncio.Task[Result]]:
         """The resolutions in progress (a stale answer may have left one running)."""

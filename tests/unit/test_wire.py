@@ -34,7 +34,8 @@ def test_key_ignores_case_and_id() -> None:
         ({"use_edns": 0}, False),
         ({"want_dnssec": True}, False),
         ({"flags": dns.flags.RD | dns.flags.CD}, False),
-        ({"flags": dns.flags.RD | dns.flags.AD}, True),  # AD in a query changes nothing here
+        # AD in a query asks for AD in the answer (RFC 6840 §5.7)
+        ({"flags": dns.flags.RD | dns.flags.AD}, False),
     ],
 )
 def test_key_separates_what_changes_the_answer(other: dict[str, object], same: bool) -> None:
@@ -142,7 +143,7 @@ def test_ttl_offsets_reject_garbage() -> None:
 
 
 def _variant(m: dns.message.Message) -> int:
-    bits = 4 if m.flags & dns.flags.CD else 0
+    bits = (4 if m.flags & dns.flags.CD else 0) | (8 if m.flags & dns.flags.AD else 0)
     if m.edns >= 0:
         bits |= 3 if m.ednsflags & dns.flags.DO else 1
     return bits

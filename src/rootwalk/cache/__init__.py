@@ -17,6 +17,9 @@ from rootwalk.classify import Classified, ResponseKind, synthesise_cname
 from rootwalk.clock import Clock
 from rootwalk.config import CacheConfig
 from rootwalk.delegation import Delegation, Provenance
+from rootwalk.dnssec.validator import Outcome, worst
+from rootwalk.dnssec.verify import Security
+from rootwalk.errors import EDE
 from rootwalk.names import in_bailiwick
 from rootwalk.wire.message import AAAA, CNAME, DNAME, NS, A, RRset
 from rootwalk.wire.names import ROOT, parent
@@ -66,6 +69,11 @@ class CacheAnswer:
     # Wall-clock time from which a question answered with this should be prefetched: the
     # earliest last-tenth-of-TTL of the entries it was built from (Unbound prefetch_ttl).
     refresh_at: float = float("inf")
+    # The least secure entry it was built from (RFC 4035 §4.3), and for bogus data why.
+    security: Security = Security.SECURE
+    why: tuple[int, str] | None = None
+    # With ``dnssec`` lookups: the negative answer's RRSIGs and NSEC/NSEC3 records.
+    proof: list[RRset] = field(default_factory=list)
 
     def sections(self) -> tuple[int, list[RRset], list[RRset]]:
         """(rcode, answer section, authority section) of a complete answer.
@@ -76,7 +84,13 @@ class CacheAnswer:
         if self.answer:
             return NOERROR, self.chain + self.answer, []
         rcode = NXDOMAIN if self.nxdomain else NOERROR
-        return rcode, list(self.chain), [self.soa] if self.soa is not None else []
+        auth = [self.soa] if self.soa is not None else []
+        return rcode, list(self.chain), auth + self.proof
+
+    def judge(self, security: Security, why: tuple[int, str] | None) -> None:
+        if why is not None and self.why is None and security is Security.BOGUS:
+            self.why = why
+        self.security = worst(self.security, security)
 
 
 def _aged(rrset: RRset, ttl: int) -> RRset:
@@ -91,7 +105,14 @@ class CacheView(Protocol):
     def __len__(self) -> int: ...
 
     def lookup(
-        self, qname: bytes, qtype: int, now: float, *, stale: bool = False, max_chain: int = 12
+        self,
+        qname: bytes,
+        qtype: int,
+        now: float,
+        *,
+        stale: bool = False,
+        max_chain: int = 12,
+        dnssec: bool = False,
     ) -> CacheAnswer | None: ...
 
     def closest_delegation(self, qname: bytes, now: float) -> Delegation | None: ...
@@ -100,7 +121,7 @@ class CacheView(Protocol):
 
     def fill_addresses(self, deleg: Delegation, now: float) -> None: ...
 
-    def store(self, c: Classified, now: float) -> None: ...
+    def store(self, c: Classified, now: float, outcome: Outcome | None = None) -> None: ...
 
     def flush(self, name: bytes) -> int: ...
 
@@ -164,9 +185,11 @@ class Cache:
     rendered answers) stay consistent without this tier knowing about them.
     """
 
-    def __init__(self, config: CacheConfig, clock: Clock) -> None:
+    def __init__(self, config: CacheConfig, clock: Clock, *, bogus_ttl: int = 60) -> None:
         self.config = config
         self.clock = clock
+        # How long bogus data is kept (dnssec.bogus_ttl, Unbound's val-bogus-ttl).
+        self.bogus_ttl = bogus_ttl
         self.rrsets = RRsetCache(config, clock.now)
         self.negative = NegativeCache(config, clock.now)
         self._subscribers: list[Callable[[bytes | None], None]] = []
@@ -228,11 +251,14 @@ class Cache:
         *,
         stale: bool = False,
         max_chain: int = 12,
+        dnssec: bool = False,
     ) -> CacheAnswer | None:
         """Answer from cache, following cached CNAME/DNAME links. None if nothing is known.
 
         With ``stale`` set, expired entries still inside the serve-stale window count too, and
-        everything returned carries the stale-answer TTL (RFC 8767 §4).
+        everything returned carries the stale-answer TTL (RFC 8767 §4). With ``dnssec`` (a
+        DO=1 question) each RRset is followed by its RRSIGs, and a negative answer carries its
+        proof (RFC 4035 §3.2.1).
         """
         if qtype == _ANY:
             return None  # never assembled from cache; see RFC 8482 handling in the front end
@@ -254,7 +280,11 @@ class Cache:
             out.target = name
             entry = self.rrsets.get(name, qtype, now, stale=stale)
             if entry is not None and entry.trust.answers_clients:
-                out.answer = [_aged(entry.rrset, ttl_of(entry.expires, entry.original))]
+                ttl = ttl_of(entry.expires, entry.original)
+                out.answer = [_aged(entry.rrset, ttl)]
+                if dnssec and entry.sigs is not None:
+                    out.answer.append(_aged(entry.sigs, ttl))
+                out.judge(entry.security, entry.why)
                 out.complete = True
                 return out
             neg = self.negative.get(name, qtype, now, stale=stale)
@@ -262,16 +292,23 @@ class Cache:
                 ttl = ttl_of(neg.expires, neg.original)
                 out.soa = _aged(neg.soa, ttl)
                 out.nxdomain = neg.nxdomain
+                if dnssec:
+                    out.proof = [_aged(r, min(ttl, r.ttl)) for r in neg.proof]
+                out.judge(neg.security, neg.why)
                 out.complete = True
                 return out
             nxt: bytes | None = None
             if qtype != CNAME:
                 cname = self.rrsets.get(name, CNAME, now, stale=stale)
                 if cname is not None and cname.trust.answers_clients:
-                    out.chain.append(_aged(cname.rrset, ttl_of(cname.expires, cname.original)))
+                    ttl = ttl_of(cname.expires, cname.original)
+                    out.chain.append(_aged(cname.rrset, ttl))
+                    if dnssec and cname.sigs is not None:
+                        out.chain.append(_aged(cname.sigs, ttl))
+                    out.judge(cname.security, cname.why)
                     nxt = cname.rrset.rdatas[0]
             if nxt is None and self.rrsets.dnames_seen:
-                nxt = self._dname_step(name, now, stale, out, ttl_of)
+                nxt = self._dname_step(name, now, stale, out, ttl_of, dnssec)
                 if out.complete:
                     return out
             if nxt is None or nxt in seen:
@@ -287,6 +324,7 @@ class Cache:
         stale: bool,
         out: CacheAnswer,
         ttl_of: Callable[[float, int], int],
+        dnssec: bool = False,
     ) -> bytes | None:
         probe = name
         while probe != ROOT:
@@ -297,7 +335,11 @@ class Cache:
                 if synth is None:
                     return None
                 ttl = ttl_of(entry.expires, entry.original)
-                out.chain.extend([_aged(entry.rrset, ttl), _aged(synth, ttl)])
+                out.chain.append(_aged(entry.rrset, ttl))
+                if dnssec and entry.sigs is not None:
+                    out.chain.append(_aged(entry.sigs, ttl))
+                out.chain.append(_aged(synth, ttl))
+                out.judge(entry.security, entry.why)
                 new = synth.rdatas[0]
                 if in_bailiwick(new, probe):
                     # A DNAME that rewrites names below itself loops: the chain is the
@@ -360,21 +402,37 @@ class Cache:
 
     # -- writing -------------------------------------------------------------------------
 
-    def store(self, c: Classified, now: float) -> None:
-        """Remember what a scrubbed, classified response taught us, ranked by trust."""
+    def store(self, c: Classified, now: float, outcome: Outcome | None = None) -> None:
+        """Remember what a scrubbed, classified response taught us, ranked by trust, with
+        what validation found (``outcome``; None: not validated, so insecure)."""
         # RFC 2181 §5.4.1: answer data without AA ranks below authoritative answer data, so a
         # later authoritative answer replaces it and it never replaces one.
         answer_trust = Trust.AUTH_ANSWER if c.aa else Trust.ANSWER
+        security = Security.INSECURE if outcome is None else outcome.status
+        why: tuple[int, str] | None = None
+        bogus_cap: int | None = None
+        ttls: dict[tuple[bytes, int], int] = {}
+        if outcome is not None:
+            ttls = outcome.ttls
+            if security is Security.BOGUS:
+                why = (int(outcome.ede or EDE.DNSSEC_BOGUS), outcome.reason)
+                bogus_cap = self.bogus_ttl
+
+        def put(rrset: RRset, trust: Trust) -> None:
+            key = (rrset.owner, rrset.rtype)
+            cap = ttls.get(key, bogus_cap)
+            self.rrsets.put(rrset, trust, now, c.sigs.get(key), security, why, cap)
+
         after_dname = False
         for rrset in c.chain:
             # A CNAME synthesised from the DNAME before it is not stored: lookups synthesise
             # it again from the cached DNAME (RFC 6672 §3.1), with the DNAME's remaining TTL.
             if not (after_dname and rrset.rtype == CNAME):
-                self.rrsets.put(rrset, answer_trust, now, c.sigs.get((rrset.owner, rrset.rtype)))
+                put(rrset, answer_trust)
             after_dname = rrset.rtype == DNAME
         if c.kind is ResponseKind.ANSWER:
             for rrset in c.answer:
-                self.rrsets.put(rrset, answer_trust, now, c.sigs.get((rrset.owner, rrset.rtype)))
+                put(rrset, answer_trust)
             for rrset in c.glue:
                 self.rrsets.put(rrset, Trust.ADDITIONAL, now)
         elif c.kind is ResponseKind.REFERRAL and c.ns is not None:
@@ -382,7 +440,29 @@ class Cache:
             for rrset in c.glue:
                 self.rrsets.put(rrset, Trust.GLUE, now)
         elif c.kind in (ResponseKind.NXDOMAIN, ResponseKind.NODATA) and c.soa is not None:
-            self.negative.put(c.target, c.qtype, c.kind is ResponseKind.NXDOMAIN, c.soa, now)
+            proof: list[RRset] = []
+            soa_sig = c.sigs.get((c.soa.owner, c.soa.rtype))
+            if soa_sig is not None:
+                proof.append(soa_sig)
+            for rrset in c.proof:
+                proof.append(rrset)
+                sig = c.sigs.get((rrset.owner, rrset.rtype))
+                if sig is not None:
+                    proof.append(sig)
+            cap = bogus_cap
+            if security is Security.SECURE and ttls:
+                cap = min(ttls.values())
+            self.negative.put(
+                c.target,
+                c.qtype,
+                c.kind is ResponseKind.NXDOMAIN,
+                c.soa,
+                now,
+                security,
+                why,
+                tuple(proof),
+                cap,
+            )
 
     def flush(self, name: bytes) -> int:
         return self.rrsets.remove(name) + self.negative.remove(name)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from rootwalk.cache.expiry import ExpiringStore
 from rootwalk.config import CacheConfig
+from rootwalk.dnssec.verify import Security
 from rootwalk.wire.message import RRset
 from rootwalk.wire.names import ROOT, parent
 
@@ -36,6 +37,11 @@ class NegativeEntry:
     soa: RRset
     expires: float
     original: int = 0  # the negative TTL it was stored with (prefetch, cache files)
+    security: Security = Security.INSECURE
+    why: tuple[int, str] | None = None  # for a bogus verdict: EDE code and text
+    # What a DO=1 client gets in the authority section besides the SOA (RFC 4035 §3.1.3):
+    # the SOA's RRSIG and the NSEC/NSEC3 records of the proof with their RRSIGs.
+    proof: tuple[RRset, ...] = ()
 
     def ttl(self, now: float) -> int:
         return max(0, int(self.expires - now))
@@ -45,13 +51,34 @@ class NegativeCache(ExpiringStore[NegativeEntry]):
     def __init__(self, config: CacheConfig, timer: Callable[[], float]) -> None:
         super().__init__(config, timer, max(1, config.max_entries // 4))
 
-    def put(self, name: bytes, qtype: int, nxdomain: bool, soa: RRset, now: float) -> bool:
+    def put(
+        self,
+        name: bytes,
+        qtype: int,
+        nxdomain: bool,
+        soa: RRset,
+        now: float,
+        security: Security = Security.INSECURE,
+        why: tuple[int, str] | None = None,
+        proof: tuple[RRset, ...] = (),
+        ttl_cap: int | None = None,
+    ) -> bool:
         ttl = min(negative_ttl(soa), self._config.max_negative_ttl)
         ttl = max(ttl, min(self._config.min_ttl, self._config.max_negative_ttl))
+        if ttl_cap is not None:
+            ttl = min(ttl, ttl_cap)
         if ttl <= 0:
             return False
         key = (name, NXDOMAIN_KEY if nxdomain else qtype)
-        self._store(key, NegativeEntry(name, nxdomain, soa, now + ttl, ttl))
+        old = self._data.get(key)
+        if (
+            security is Security.BOGUS
+            and old is not None
+            and old.expires > now
+            and old.security is not Security.BOGUS
+        ):
+            return False  # a forged denial must not replace one that validated
+        self._store(key, NegativeEntry(name, nxdomain, soa, now + ttl, ttl, security, why, proof))
         return True
 
     def restore(self, qtype: int, entry: NegativeEntry, now: float) -> bool:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from rootwalk.cache.expiry import ExpiringStore
 from rootwalk.config import CacheConfig
+from rootwalk.dnssec.verify import Security
 from rootwalk.wire.message import DNAME, RRset
 
 __all__ = ["RRsetCache", "RRsetEntry", "Trust"]
@@ -45,6 +46,10 @@ class RRsetEntry:
     sigs: RRset | None = None
     # The TTL it was stored with (after min_ttl/max_ttl): prefetch starts in its last tenth.
     original: int = 0
+    # RFC 4035 §4.3: what validation found. Data stored with validation off is insecure.
+    security: Security = Security.INSECURE
+    # For bogus data: the Extended DNS Error and its text, told to a client without CD.
+    why: tuple[int, str] | None = None
 
     def ttl(self, now: float) -> int:
         return max(0, int(self.expires - now))
@@ -70,24 +75,34 @@ class RRsetCache(ExpiringStore[RRsetEntry]):
         trust: Trust,
         now: float,
         sigs: RRset | None = None,
+        security: Security = Security.INSECURE,
+        why: tuple[int, str] | None = None,
+        ttl_cap: int | None = None,
     ) -> bool:
         """Store unless it would lower trust; returns whether it was stored.
 
         TTL 0 is never cached (RFC 1035 §3.2.1: use for the transaction in progress only).
+        ``ttl_cap``: the validator's limit (RFC 4035 §5.3.3), or the bogus TTL.
         """
         if rrset.ttl <= 0:
             return False
         ttl = min(max(rrset.ttl, self._config.min_ttl), self._config.max_ttl)
+        if ttl_cap is not None:
+            ttl = min(ttl, ttl_cap)
+            if ttl <= 0:
+                return False
         key = (rrset.owner, rrset.rtype)
         old = self._data.get(key)
         if old is not None and old.expires > now:
             if trust < old.trust:
                 return False  # glue never replaces an answer (guide §6)
+            if security is Security.BOGUS and old.security is not Security.BOGUS:
+                return False  # a forgery must not push out data that validated
             if trust == old.trust == Trust.AUTHORITY:
                 # Ghost-domain defence: a re-sent referral NS set must not extend the life
                 # of the delegation it refreshes (Unbound need_to_update_rrset).
                 return False
-        entry = RRsetEntry(rrset, trust, now + ttl, sigs, ttl)
+        entry = RRsetEntry(rrset, trust, now + ttl, sigs, ttl, security, why)
         self._store(key, entry)
         if rrset.rtype == DNAME:
             self.dnames_seen = True

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from rootwalk.dnssec.nsec3 import SHA1, b32hex, nsec3_hash
 from rootwalk.wire.message import RRset
-from rootwalk.wire.names import ROOT, is_subdomain, labels, lower, parent, to_text
+from rootwalk.wire.names import ROOT, is_subdomain, label_count, labels, lower, parent, to_text
 
 __all__ = [
     "MAX_NSEC3_ITERATIONS",
@@ -29,13 +29,14 @@ __all__ = [
     "parse_nsec",
     "parse_nsec3",
     "type_in_bitmap",
+    "wildcard_expansion_proof",
 ]
 
 # RFC 9276 §3.2 lets a validator treat NSEC3 with more iterations as insecure: each costs a
 # SHA-1 per name tried, and a hostile zone could make every negative answer expensive. 150 is
 # the limit Unbound (1.17+) and BIND ship; RFC 9276 asks zones for 0.
 MAX_NSEC3_ITERATIONS = 150
-_CNAME, _NS, _SOA, _DS = 5, 2, 6, 43
+_CNAME, _NS, _SOA, _DS, _NSEC, _NSEC3 = 5, 2, 6, 43, 47, 50
 _OPT_OUT = 0x01
 
 
@@ -248,3 +249,42 @@ def nsec3_owner(name: bytes, zone: bytes, salt: bytes, iterations: int) -> bytes
     """The NSEC3 owner name of ``name`` in ``zone`` (for tests and the lab's signer)."""
     label = b32hex(nsec3_hash(name, salt, iterations))
     return bytes([len(label)]) + label + zone
+
+
+def wildcard_expansion_proof(
+    owner: bytes, sig_labels: int, proof: Sequence[RRset], zone: bytes
+) -> Proof:
+    """Whether ``proof`` (signature-checked NSEC or NSEC3 RRsets) shows that no name closer
+    to ``owner`` than the wildcard exists, for an RRset signed with ``sig_labels`` labels,
+    fewer than its owner has: a wildcard expansion (RFC 4035 §5.3.4, RFC 5155 §8.8)."""
+    encloser = next_closer = owner
+    while label_count(encloser) > sig_labels:
+        next_closer, encloser = encloser, parent(encloser)
+    nsecs = [r for r in proof if r.rtype == _NSEC]
+    if nsecs:
+        key = canonical_key(owner)
+        for rrset in nsecs:
+            parsed = parse_nsec(rrset.rdatas[0])
+            if parsed is None or not is_subdomain(rrset.owner, zone):
+                continue
+            if _covers(canonical_key(rrset.owner), canonical_key(parsed[0]), key):
+                return Proof(True, None, f"NSEC {to_text(rrset.owner)} covers {to_text(owner)}")
+        return Proof(
+            False, None, f"no NSEC shows that {to_text(owner)} does not exist (wildcard answer)"
+        )
+    records = [
+        r
+        for r in (parse_nsec3(rrset) for rrset in proof if rrset.rtype == _NSEC3)
+        if r is not None and r.algorithm == SHA1
+    ]
+    if not records:
+        return Proof(False, None, f"no NSEC or NSEC3 proves the wildcard answer {to_text(owner)}")
+    params = records[0]
+    if params.iterations > MAX_NSEC3_ITERATIONS:
+        return Proof(False, None, "NSEC3 iterations beyond the limit", insecure=True)
+    h = nsec3_hash(next_closer, params.salt, params.iterations)
+    if any(_covers((r.owner_hash,), (r.next_hash,), (h,)) for r in records):
+        return Proof(True, None, f"NSEC3 covers the next closer name {to_text(next_closer)}")
+    return Proof(
+        False, None, f"no NSEC3 covers {to_text(next_closer)} (wildcard answer {to_text(owner)})"
+    )

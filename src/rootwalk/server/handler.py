@@ -61,6 +61,7 @@ from dns.rdatatype import RdataType
 from rootwalk.cache import CacheView
 from rootwalk.clock import Clock
 from rootwalk.config import Config
+from rootwalk.dnssec.verify import Security
 from rootwalk.errors import EDE
 from rootwalk.resolution import Result
 from rootwalk.server.acl import AccessControl, Action
@@ -87,6 +88,7 @@ _TC = 0x0200
 _RD = 0x0100
 _RA = 0x0080
 _CD = 0x0010
+_AD = 0x0020
 _HEADER = struct.Struct("!HHHHHH")
 
 # Question types that are not data (RFC 6895 §3.1) and how they are answered.
@@ -164,6 +166,7 @@ class Reply:
     additional: list[dns.rrset.RRset] = field(default_factory=list)
     shed: bool = False  # dropped by the resolver's load shedding: send nothing
     refresh_at: float = float("inf")  # a cache answer's prefetch time (Result.refresh_at)
+    secure: bool = False  # every RRset validated (DNSSEC): AD for a client that asks
 
 
 class Handler:
@@ -363,6 +366,7 @@ class Handler:
     ) -> bytes | None:
         response = dns.message.Message(id=query.id)
         response.flags = dns.flags.QR | dns.flags.RA | (query.flags & (dns.flags.RD | dns.flags.CD))
+        dnssec_ok = query.edns >= 0 and bool(query.ednsflags & dns.flags.DO)
         response.question = list(query.question[:1])
         client_edns = query.edns >= 0
         if client_edns:
@@ -382,6 +386,8 @@ class Handler:
             self.stats["dropped_shed"] += 1
             return None  # as Unbound: a dropped question is retried; a SERVFAIL is believed
         response.set_rcode(dns.rcode.Rcode.make(reply.rcode))
+        if reply.secure and (dnssec_ok or query.flags & dns.flags.AD):
+            response.flags |= dns.flags.AD  # RFC 6840 §5.7-5.8
         response.answer = reply.answer
         response.authority = reply.authority
         response.additional = reply.additional
@@ -437,7 +443,7 @@ class Handler:
             and local.answer(to_dns(name), RdataType.make(qtype))
         ):
             return _NOT_PLAIN
-        variant = key[-1]  # rootwalk.wire.query: bit 0 EDNS, bit 1 DO, bit 2 CD
+        variant = key[-1]  # rootwalk.wire.query: bit 0 EDNS, 1 DO, 2 CD, 3 AD
         result = await self.resolver.resolve(
             name, qtype, do=bool(variant & 2), cd=bool(variant & 4)
         )
@@ -451,6 +457,10 @@ class Handler:
             result = self._filter_private(result)
         client_edns = bool(variant & 1)
         flags = _QR | _RA | (((qwire[2] << 8) | qwire[3]) & (_RD | _CD))
+        # RFC 6840 §5.7-5.8: AD only for data that validated, and only to a client that
+        # showed it understands it (DO=1, or AD=1 in the question).
+        if result.security is Security.SECURE and variant & 0x0A:
+            flags |= _AD
         opt = None
         if client_edns:
             options = b"".join(edns_ede(code, text[:_EDE_TEXT_MAX]) for code, text in result.ede)
@@ -537,7 +547,9 @@ class Handler:
                 )
             reply = self._from_cache(qname, ask)
         else:
-            result = await self.resolver.resolve(from_dns(qname), ask)
+            do = query.edns >= 0 and bool(query.ednsflags & dns.flags.DO)
+            cd = bool(query.flags & dns.flags.CD)
+            result = await self.resolver.resolve(from_dns(qname), ask, do=do, cd=cd)
             if self.private is not None:
                 result = self._filter_private(result)
             cache = "stale" if result.stale else "hit" if result.from_cache else "miss"
@@ -546,6 +558,7 @@ class Handler:
             )
             reply.shed = result.shed
             reply.refresh_at = result.refresh_at
+            reply.secure = result.security is Security.SECURE
         if any_query:
             reply = _minimal_any(qname, reply)
         return reply

@@ -22,8 +22,9 @@ _COUNTS_PLAIN = b"\x00\x01\x00\x00\x00\x00\x00\x00"  # QD=1, AN=0, NS=0, AR=0
 _COUNTS_EDNS = b"\x00\x01\x00\x00\x00\x00\x00\x01"  # QD=1, AN=0, NS=0, AR=1 (the OPT)
 _CLASS_IN = b"\x00\x01"
 # One byte per combination of the bits that change an answer's bytes: EDNS present (OPT in
-# the answer), DO (RFC 3225: echoed), CD (RFC 4035 §3.2.2: echoed).
-_VARIANT = tuple(bytes((i,)) for i in range(8))
+# the answer), DO (RFC 3225: echoed; RRSIGs and NSEC records come only with it), CD (RFC 4035
+# §3.2.2: echoed; bogus data is answered), AD in the question (RFC 6840 §5.7: asks for AD).
+_VARIANT = tuple(bytes((i,)) for i in range(16))
 
 #: (cache key, offset just past the question, largest answer the client accepts over UDP)
 QueryHead = tuple[bytes, int, int]
@@ -49,7 +50,7 @@ def parse_query_head(wire: bytes, edns_payload: int) -> QueryHead | None:
     end = i + 5  # the root label, QTYPE, QCLASS
     if end > n or wire[i + 3 : end] != _CLASS_IN:
         return None
-    variant = 4 if wire[3] & 0x10 else 0
+    variant = (4 if wire[3] & 0x10 else 0) | (8 if wire[3] & 0x20 else 0)
     if wire[11]:  # the OPT record
         if end + 11 > n or wire[end] != 0 or wire[end + 1 : end + 3] != b"\x00\x29":
             return None
