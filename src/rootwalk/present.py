@@ -47,6 +47,8 @@ def format_result(
         source += ", stale"
     status = dns.rcode.to_text(dns.rcode.Rcode.make(result.rcode))
     out = [f";; status: {status}, answered from {source}, {elapsed * 1000:.1f} ms"]
+    if result.rcode in (0, 3):
+        out.append(f";; DNSSEC: {result.security.value}")
     for code, text in result.ede:
         try:
             name = dns.edns.EDECode(code).name
@@ -91,6 +93,9 @@ def format_event(ev: TraceEvent) -> str | None:
         return f"{pad}  cache    {qname} {qt} {_ARROW} {ev.detail}"
     if ev.kind == "subquery":
         return f"{pad}  glueless {zone}: need {ev.detail}, resolving it first"
+    if ev.kind == "dnssec":
+        # One link of the chain of trust as the validator checked it (dnssec/validator.py).
+        return f"{pad}  dnssec   {ev.detail}"
     rtt = f"{ev.rtt * 1000:6.1f} ms" if ev.rtt is not None else "        "
     tcp = " (TCP)" if ev.tcp else ""
     server = f"{to_text(ev.server) if ev.server is not None else '-'} [{ev.address}]"

@@ -36,7 +36,14 @@ from rootwalk.classify import Classified, ResponseKind, classify
 from rootwalk.clock import Clock
 from rootwalk.config import Limits, ResolverConfig
 from rootwalk.delegation import Delegation, NameServer, Provenance
-from rootwalk.dnssec.validator import KeyQuestion, Outcome, Security, Validator, worst
+from rootwalk.dnssec.validator import (
+    KeyQuestion,
+    Outcome,
+    Security,
+    Synthesised,
+    Validator,
+    worst,
+)
 from rootwalk.errors import (
     EDE,
     BudgetExhausted,
@@ -341,6 +348,10 @@ class Resolution:
                     )
                 chain.extend(hit.chain)
                 qname = self._follow(hit.target, seen, chain)
+            if self.validator is not None and not self.refresh:
+                syn = self.validator.synthesise(qname, qtype)
+                if syn is not None:
+                    return self._synthesised(syn, qname, qtype, chain, cached_only)
             cached_only = False
             c = yield from self._iterate(qname, qtype)
             chain.extend(self._signed(c.chain, c) if do else c.chain)
@@ -353,6 +364,31 @@ class Resolution:
                 return self._result(Result(NOERROR, chain, self._neg_authority(c)))
             # CNAME (or DNAME) leaving the zone: restart at the target (RFC 1034 §5.3.3 4c).
             qname = self._follow(c.target, seen, chain)
+
+    def _synthesised(
+        self,
+        syn: Synthesised,
+        qname: bytes,
+        qtype: int,
+        chain: list[RRset],
+        cached_only: bool,
+    ) -> Result:
+        """A negative answer the validator made from cached NSEC/NSEC3 records (RFC 8198)."""
+        if self._tracing:
+            what = "NXDOMAIN" if syn.rcode == NXDOMAIN else "NODATA"
+            self._emit(
+                TraceKind.CACHE,
+                qname,
+                qtype,
+                syn.zone,
+                detail=f"{what} from cached NSEC records of {to_text(syn.zone)} "
+                f"(RFC 8198): {syn.reason}",
+            )
+        authority = [syn.soa]
+        if self.question.do:
+            authority.extend(syn.proof)
+        self._judge(Security.SECURE, None)
+        return self._result(Result(syn.rcode, chain, authority, from_cache=cached_only))
 
     def _judge(self, security: Security, why: tuple[int, str] | None) -> None:
         if security is Security.BOGUS and self._bogus is None:

@@ -170,6 +170,7 @@ class SavedEntry:
     trust: Trust | None
     rrset: RRset
     sigs: RRset | None = None
+    security: Security = Security.INSECURE
 
     @property
     def negative(self) -> bool:
@@ -221,12 +222,23 @@ class Cache:
     def export(self, now: float) -> Iterator[SavedEntry]:
         """Every unexpired entry with its absolute expiry, original TTL and trust."""
         for (name, rdtype), entry in self.rrsets.items():
-            if entry.expires > now:
+            if entry.expires > now and entry.security is not Security.BOGUS:
                 trust, rrset, sigs = entry.trust, entry.rrset, entry.sigs
-                yield SavedEntry(name, rdtype, entry.expires, entry.original, trust, rrset, sigs)
+                yield SavedEntry(
+                    name,
+                    rdtype,
+                    entry.expires,
+                    entry.original,
+                    trust,
+                    rrset,
+                    sigs,
+                    entry.security,
+                )
         for (name, rdtype), neg in self.negative.items():
-            if neg.expires > now:
-                yield SavedEntry(name, rdtype, neg.expires, neg.original, None, neg.soa)
+            if neg.expires > now and neg.security is not Security.BOGUS:
+                yield SavedEntry(
+                    name, rdtype, neg.expires, neg.original, None, neg.soa, None, neg.security
+                )
 
     def restore(self, entry: SavedEntry, now: float) -> bool:
         """Keep a validated entry read from a cache file; False when it has expired or what is
@@ -235,10 +247,17 @@ class Cache:
             return False
         if entry.trust is None:
             neg = NegativeEntry(
-                entry.name, entry.rdtype == NXDOMAIN_KEY, entry.rrset, entry.expires, entry.original
+                entry.name,
+                entry.rdtype == NXDOMAIN_KEY,
+                entry.rrset,
+                entry.expires,
+                entry.original,
+                entry.security,
             )
             return self.negative.restore(entry.rdtype, neg, now)
-        rr = RRsetEntry(entry.rrset, entry.trust, entry.expires, entry.sigs, entry.original)
+        rr = RRsetEntry(
+            entry.rrset, entry.trust, entry.expires, entry.sigs, entry.original, entry.security
+        )
         return self.rrsets.restore(rr, now)
 
     # -- reading -------------------------------------------------------------------------

@@ -45,6 +45,7 @@ import dns.rrset
 
 from rootwalk.cache import CacheView, SavedEntry, Trust
 from rootwalk.cache.negative import NXDOMAIN_KEY
+from rootwalk.dnssec.verify import Security
 from rootwalk.wire.convert import from_dns_rrset, to_dns_rrset
 from rootwalk.wire.message import RRSIG, SOA, RRset
 from rootwalk.wire.names import from_dns, is_subdomain, to_text
@@ -66,8 +67,11 @@ _MAX_LINE = 1 << 20
 _MAX_TTL = 2**31 - 1  # RFC 2181 §8
 # Bad lines described in a report (the count covers all of them).
 _MAX_ERRORS = 10
-_RRSET_KEYS = frozenset({"name", "type", "ttl", "expires", "trust", "rdata", "rrsig"})
-_NEGATIVE_KEYS = frozenset({"name", "negative", "type", "ttl", "expires", "soa"})
+_RRSET_KEYS = frozenset({"name", "type", "ttl", "expires", "trust", "rdata", "rrsig", "security"})
+_NEGATIVE_KEYS = frozenset({"name", "negative", "type", "ttl", "expires", "soa", "security"})
+# What DNSSEC validation found is kept, as Unbound's dump_cache keeps it; bogus data is never
+# written. A line without it (or written with validation off) is insecure: no AD.
+_SECURITY = {"secure": Security.SECURE, "insecure": Security.INSECURE}
 _IN = dns.rdataclass.IN
 
 
@@ -125,6 +129,7 @@ def encode(entry: SavedEntry) -> str:
         obj["expires"] = entry.expires
         soa = entry.rrset
         obj["soa"] = {"name": to_text(soa.owner), "ttl": soa.ttl, "rdata": _rdata_texts(soa)[0]}
+        obj["security"] = entry.security.value
     else:
         obj["type"] = dns.rdatatype.to_text(dns.rdatatype.RdataType.make(entry.rdtype))
         obj["ttl"] = entry.original
@@ -133,6 +138,7 @@ def encode(entry: SavedEntry) -> str:
         obj["rdata"] = _rdata_texts(entry.rrset)
         if entry.sigs is not None:
             obj["rrsig"] = _rdata_texts(entry.sigs)
+        obj["security"] = entry.security.value
     return json.dumps(obj, separators=(",", ":"))
 
 
@@ -249,7 +255,7 @@ def parse(line: str, now: float, max_ttl: int, max_negative_ttl: int) -> SavedEn
         soa = _rrset(owner, SOA, soa_ttl, [soa_obj["rdata"]], "soa.rdata")
         if not is_subdomain(name, owner):
             raise BadLine("the SOA is not of a zone containing the name")
-        return SavedEntry(name, rdtype, expires, ttl, None, soa)
+        return SavedEntry(name, rdtype, expires, ttl, None, soa, None, _security(obj))
     unknown = set(obj) - _RRSET_KEYS
     if unknown:
         raise BadLine(f"unknown keys {sorted(unknown)}")
@@ -265,7 +271,15 @@ def parse(line: str, now: float, max_ttl: int, max_negative_ttl: int) -> SavedEn
     if "rrsig" in obj:
         sigs = _rrset(name, RRSIG, ttl, obj["rrsig"], "rrsig")
         sigs = RRset(sigs.owner, sigs.rtype, sigs.rclass, sigs.ttl, sigs.rdatas, rdtype)
-    return SavedEntry(name, rdtype, expires, ttl, trust, rrset, sigs)
+    return SavedEntry(name, rdtype, expires, ttl, trust, rrset, sigs, _security(obj))
+
+
+def _security(obj: dict[str, Any]) -> Security:
+    text = obj.get("security", "insecure")
+    found = _SECURITY.get(text) if isinstance(text, str) else None
+    if found is None:
+        raise BadLine(f'\'security\' must be "secure" or "insecure", not {text!r}')
+    return found
 
 
 def read_file(

@@ -36,7 +36,7 @@ __all__ = [
 # SHA-1 per name tried, and a hostile zone could make every negative answer expensive. 150 is
 # the limit Unbound (1.17+) and BIND ship; RFC 9276 asks zones for 0.
 MAX_NSEC3_ITERATIONS = 150
-_CNAME, _NS, _SOA, _DS, _NSEC, _NSEC3 = 5, 2, 6, 43, 47, 50
+_CNAME, _NS, _SOA, _DNAME, _DS, _NSEC, _NSEC3 = 5, 2, 6, 39, 43, 47, 50
 _OPT_OUT = 0x01
 
 
@@ -161,6 +161,11 @@ def nsec_denial(qname: bytes, qtype: int, nsecs: Sequence[RRset], zone: bytes) -
     )
     if cover is None:
         return Proof(False, None, f"no NSEC covers {to_text(qname)}")
+    if _cut_above(cover[0], cover[2], qname):
+        # The NSEC at a zone cut (NS without SOA) or a DNAME belongs to names the parent
+        # serves; names below it are the child's, and it denies none of them (RFC 4035 §5.4,
+        # RFC 8198 §5.1, RFC 6672 §5.3.4.1).
+        return Proof(False, None, f"the NSEC at {to_text(cover[0])} cannot deny names below it")
     if is_subdomain(cover[1], qname):
         # The next name lies below qname: qname is an empty non-terminal, which exists with no
         # data at all (RFC 4035 §5.4, RFC 8020 §2), so every type is denied.
@@ -176,6 +181,13 @@ def nsec_denial(qname: bytes, qtype: int, nsecs: Sequence[RRset], zone: bytes) -
     if any(_covers(canonical_key(r[0]), canonical_key(r[1]), wkey) for r in records):
         return Proof(True, Denial.NXDOMAIN, f"NSEC: no {to_text(qname)} and no wildcard")
     return Proof(False, None, f"no NSEC proves that {to_text(wildcard)} does not exist")
+
+
+def _cut_above(owner: bytes, bitmap: bytes, qname: bytes) -> bool:
+    if owner == qname or not is_subdomain(qname, owner):
+        return False
+    cut = type_in_bitmap(bitmap, _NS) and not type_in_bitmap(bitmap, _SOA)
+    return cut or type_in_bitmap(bitmap, _DNAME)
 
 
 def nsec3_denial(qname: bytes, qtype: int, nsec3s: Sequence[RRset], zone: bytes) -> Proof:

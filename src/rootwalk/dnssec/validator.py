@@ -31,6 +31,7 @@ from typing import NamedTuple, Protocol
 from rootwalk.classify import Classified, ResponseKind
 from rootwalk.clock import Clock
 from rootwalk.config import DnssecConfig
+from rootwalk.dnssec.aggressive import DenialCache, Synthesised
 from rootwalk.dnssec.anchors import Anchor, load_anchors
 from rootwalk.dnssec.canonical import parse_rrsig
 from rootwalk.dnssec.crypto import ds_digest, key_tag
@@ -48,6 +49,7 @@ from rootwalk.wire.names import ROOT, is_subdomain, label_count, parent, to_text
 
 __all__ = [
     "KeyEntry",
+    "Synthesised",
     "KeyQuestion",
     "Outcome",
     "Security",
@@ -217,6 +219,8 @@ class Validator:
         self._ds: dict[bytes, tuple[RRset, float]] = {}
         # Counters for operators (/metrics) and tests.
         self.stats: dict[str, int] = {s.value: 0 for s in Security}
+        # RFC 8198: validated NSEC/NSEC3 records, to answer other names without asking.
+        self.denials = DenialCache()
 
     # -- where validation applies ---------------------------------------------------------
 
@@ -236,6 +240,12 @@ class Validator:
             if is_subdomain(name, nta):
                 return nta
         return None
+
+    def synthesise(self, qname: bytes, qtype: int) -> Synthesised | None:
+        """A negative answer from validated NSEC/NSEC3 records (RFC 8198), or None."""
+        if not self.config.aggressive_nsec or self.negative_anchor_above(qname) is not None:
+            return None
+        return self.denials.synthesise(qname, qtype, self.clock.now())
 
     def _unanchored(self, name: bytes) -> Verdict | None:
         nta = self.negative_anchor_above(name)
@@ -381,11 +391,16 @@ class Validator:
         )
         if note is not None:
             note(f"{Step.DENIAL}: {what} {to_text(qname)} {_type(qtype)}: {p.reason}")
-        out.add(_denial_verdict(p, c.kind, what, qname, qtype))
+        v = _denial_verdict(p, c.kind, what, qname, qtype)
+        out.add(v)
         for rrset in proof:
             sig = c.sigs.get((rrset.owner, rrset.rtype))
             if sig is not None:
                 out.ttls[(rrset.owner, rrset.rtype)] = min(rrset.ttl, sig.ttl)
+        if v.status is Security.SECURE and self.config.aggressive_nsec:
+            soa_sig = c.sigs.get((soa.owner, soa.rtype)) if soa is not None else None
+            pairs = [(r, c.sigs.get((r.owner, r.rtype))) for r in proof]
+            self.denials.learn(zone, soa, soa_sig, pairs, now)
 
     # -- referrals ------------------------------------------------------------------------
 
