@@ -40,6 +40,7 @@ import dns.rdtypes.IN.A
 import dns.rrset
 
 from rootwalk.lab.faults import BOGUS_ADDRESS, Faults
+from rootwalk.lab.signing import SignedZone
 
 __all__ = ["Answer", "AuthServer", "QueryRecord", "ZoneData", "resolve"]
 
@@ -60,6 +61,8 @@ QUERY_LOG_SIZE = 10_000
 CACHE_SIZE = 20_000
 
 _EMPTY = dns.name.empty
+#: Types a DO=0 query never sees unless it asks for them by type (RFC 4035 §3.2.1).
+_DNSSEC = frozenset({RdataType.RRSIG, RdataType.NSEC, RdataType.NSEC3})
 # rdata constructors (untyped in dnspython)
 _A: Any = dns.rdtypes.IN.A.A
 _CNAME: Any = dns.rdtypes.ANY.CNAME.CNAME
@@ -95,10 +98,12 @@ class ZoneData:
     origins may share one (synthetic domains).
     """
 
-    __slots__ = ("ents", "neg_soa", "nodes")
+    __slots__ = ("ents", "neg_soa", "nodes", "signed")
 
     def __init__(self, nodes: dict[dns.name.Name, dns.node.Node]) -> None:
         self.nodes = nodes
+        #: Set when the world signs the zone (rootwalk.lab.signing); None: unsigned.
+        self.signed: SignedZone | None = None
         apex = nodes.get(_EMPTY)
         soa = apex.get_rdataset(IN, RdataType.SOA) if apex is not None else None
         if soa is None or apex is None or apex.get_rdataset(IN, RdataType.NS) is None:
@@ -204,7 +209,7 @@ def _from_node(
     ans: Answer,
 ) -> dns.name.Name | None:
     if qtype == RdataType.ANY:
-        ans.answer.extend(_rrset(owner, rds) for rds in node.rdatasets)
+        ans.answer.extend(_rrset(owner, r) for r in node.rdatasets if r.rdtype not in _DNSSEC)
         return None
     rds = node.get_rdataset(IN, qtype)
     if rds is not None:
