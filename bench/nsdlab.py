@@ -146,9 +146,10 @@ def _answers(address: str, origin: str) -> bool:
 class NsdLab:
     """The NSD processes of one lab; ``pids()`` includes their forked children."""
 
-    def __init__(self, procs: list[Proc], hints: Path, world: World) -> None:
+    def __init__(self, procs: list[Proc], hints: Path, world: World, anchor: Path) -> None:
         self.procs = procs
         self.hints = hints
+        self.anchor = anchor
         self.world = world
 
     def pids(self) -> list[int]:
@@ -198,6 +199,8 @@ def start(net: str, domains: int, workdir: Path, nsd: str) -> NsdLab:
     groups = plan(world, workdir / "zones")
     hints = workdir / "root.hints"
     hints.write_text(world.root_hints_text, encoding="utf-8")
+    anchor = workdir / "trust-anchor.ds"
+    anchor.write_text(world.trust_anchor_text, encoding="utf-8")
     procs: list[Proc] = []
     try:
         for g in groups:
@@ -221,7 +224,7 @@ def start(net: str, domains: int, workdir: Path, nsd: str) -> NsdLab:
         for p in procs:
             p.stop()
         raise
-    lab = NsdLab(procs, hints, world)
+    lab = NsdLab(procs, hints, world, anchor)
     print(
         f"[nsd] {len(groups)} NSD processes, {sum(len(g.zones) for g in groups)} zones, "
         f"ready in {time.monotonic() - t0:.1f} s",

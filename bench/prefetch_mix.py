@@ -15,7 +15,7 @@ import random
 import time
 
 from rootwalk.clock import ShiftedClock
-from rootwalk.config import CacheConfig, Config, Limits, ResolverConfig
+from rootwalk.config import CacheConfig, Config, DnssecConfig, Limits, ResolverConfig
 from rootwalk.lab import Lab
 from rootwalk.resolver import Resolver
 from rootwalk.wire.names import from_text
@@ -37,6 +37,7 @@ async def replay(
             upstream_allow=("127.0.0.0/8",),
             do_not_query_localhost=False,
         ),
+        dnssec=DnssecConfig(trust_anchor_file=str(lab.trust_anchor_path)),
         limits=Limits(),
         cache=dataclasses.replace(CacheConfig(), prefetch=prefetch),
     )

@@ -37,6 +37,8 @@ root_hints = "{lab.root_hints_path}"
 upstream_port = {lab.port}
 upstream_allow = ["127.0.0.0/8"]
 do_not_query_localhost = false
+[dnssec]
+trust_anchor_file = "{lab.trust_anchor_path}"
 [server]
 listen = ["127.0.0.1:0"]
 control_socket = "off"

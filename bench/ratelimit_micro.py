@@ -18,7 +18,7 @@ from typing import Any
 import dns.message
 
 from rootwalk.clock import ShiftedClock
-from rootwalk.config import Config, Limits, ResolverConfig, ServerConfig
+from rootwalk.config import Config, DnssecConfig, Limits, ResolverConfig, ServerConfig
 from rootwalk.lab import Lab
 from rootwalk.resolver import Resolver
 from rootwalk.server.app import Server, bind_one
@@ -39,6 +39,7 @@ async def main(n: int, rounds: int) -> None:
                 upstream_allow=("127.0.0.0/8",),
                 do_not_query_localhost=False,
             ),
+            dnssec=DnssecConfig(trust_anchor_file=str(lab.trust_anchor_path)),
             limits=Limits(),
             server=ServerConfig(listen=("127.0.0.1:0",)),
         )

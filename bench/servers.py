@@ -21,6 +21,8 @@ class Setup:
     rootwalk_port: int
     unbound_port: int
     hints: Path | None = None
+    anchor: Path | None = None
+    """The lab's DNSSEC trust anchor file (its keys are made when the lab starts)."""
 
     @property
     def address(self) -> str:
@@ -51,6 +53,7 @@ def start_lab(s: Setup, kind: str, tools: dict[str, str]) -> Lab:
     if kind == "nsd":
         lab = nsdlab.start(s.net, s.domains, s.workdir / "nsd", tools["nsd"])
         s.hints = lab.hints
+        s.anchor = lab.anchor
         return lab
     return PythonLab(start_python_lab(s))
 
@@ -63,12 +66,14 @@ def start_python_lab(s: Setup) -> Proc:
     try:
         p.wait_for(r"Ctrl-C to stop", READY_TIMEOUT)
         hints = [x.split(": ", 1)[1] for x in p.seen if x.startswith("root hints: ")]
-        if not hints:
-            raise ProcError("lab: no 'root hints: FILE' line")
+        anchor = [x.split(": ", 1)[1] for x in p.seen if x.startswith("trust anchor: ")]
+        if not hints or not anchor:
+            raise ProcError("lab: no 'root hints: FILE' or 'trust anchor: FILE' line")
     except BaseException:
         p.stop()
         raise
     s.hints = Path(hints[0].strip())
+    s.anchor = Path(anchor[0].strip())
     return p
 
 
@@ -87,7 +92,8 @@ def rootwalk_config(s: Setup) -> Path:
         "[cache]\n"
         "# room for the memory scenario's ~100,000 RRsets plus delegations, without eviction\n"
         "max_entries = 1000000\n"
-        "max_ttl = 86400\n",
+        "max_ttl = 86400\n"
+        + (f'\n[dnssec]\ntrust_anchor_file = "{s.anchor}"\n' if s.anchor else ""),
         encoding="utf-8",
     )
     return path

@@ -76,6 +76,12 @@ def add_parsers(sub: Any) -> None:
     p.add_argument("--trace", action="store_true", help="print every step of the walk")
     p.add_argument("--config", type=Path, help="TOML configuration file")
     p.add_argument("--root-hints", type=Path, help="root hints file (default: bundled IANA)")
+    p.add_argument(
+        "--trust-anchor",
+        type=Path,
+        metavar="FILE",
+        help="DNSSEC trust anchor file, DS/DNSKEY lines (default: the bundled root anchor)",
+    )
     p.add_argument("--upstream-port", type=int, help="port of authoritative servers (testing)")
     p.add_argument("--no-qname-minimisation", action="store_true", help="send full names upstream")
     p.set_defaults(func=run_query)
@@ -91,6 +97,9 @@ def config_from_args(args: argparse.Namespace) -> Config:
         r = dataclasses.replace(r, upstream_port=args.upstream_port)
     if args.no_qname_minimisation:
         r = dataclasses.replace(r, qname_minimisation=False)
+    if args.trust_anchor is not None:
+        d = dataclasses.replace(config.dnssec, trust_anchor_file=str(args.trust_anchor))
+        config = dataclasses.replace(config, dnssec=d)
     return dataclasses.replace(config, resolver=r)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from rootwalk.clock import ShiftedClock
-from rootwalk.config import Config, Limits, ResolverConfig
+from rootwalk.config import Config, DnssecConfig, Limits, ResolverConfig
 from rootwalk.lab import Lab
 from rootwalk.resolver import Resolver
 
@@ -42,6 +42,7 @@ def make_config(lab: Lab, **resolver: object) -> Config:
         ),
         # Short per-try timeouts keep fault tests fast; the bounds still apply.
         limits=Limits(initial_timeout=0.3, max_timeout=0.5, total_timeout=4.0),
+        dnssec=DnssecConfig(trust_anchor_file=str(lab.trust_anchor_path)),
     )
 
 

@@ -84,6 +84,7 @@ def test_trace_shows_servers_skipped_as_this_machine(lab: Lab) -> None:
     p = rootwalk(
         "query", "www.example.com", "--trace",
         "--root-hints", str(lab.root_hints_path), "--upstream-port", str(lab.port),
+        "--trust-anchor", str(lab.trust_anchor_path),
     )  # fmt: skip
     assert "status: SERVFAIL" in p.stdout
     assert f"[{lab.addr(2)}]" in p.stdout and "do_not_query_localhost is on" in p.stdout

@@ -176,6 +176,9 @@ upstream_port = {lab.port}
 upstream_allow = ["127.0.0.0/8"]
 do_not_query_localhost = false
 
+[dnssec]
+trust_anchor_file = "{lab.trust_anchor_path}"
+
 [server]
 listen = [{listen_toml}]
 """

@@ -79,6 +79,7 @@ def on_loopback(block: str, tmp: Path, lab: Lab, router: tuple[str, int]) -> dic
         upstream_allow=["127.0.0.0/8"],
         do_not_query_localhost=False,  # the lab's servers live on 127.x
     )
+    data.setdefault("dnssec", {})["trust_anchor_file"] = str(lab.trust_anchor_path)
     for zone in resolver.get("forward_zones", []):
         assert zone["addresses"] == [ROUTER], zone  # the page's router, and only it
         zone["addresses"] = [f"{router[0]}@{router[1]}"]

@@ -35,6 +35,9 @@ upstream_port = {lab.port}
 upstream_allow = ["127.0.0.0/8"]
 forward_zones = [{table}]
 
+[dnssec]
+trust_anchor_file = "{lab.trust_anchor_path}"
+
 [limits]
 total_timeout = 4.0
 

@@ -212,6 +212,7 @@ def test_flags_override_the_file(lab: Lab, tmp: Path) -> None:
     path.write_text(
         '[resolver]\nupstream_port = 9\nupstream_allow = ["127.0.0.0/8"]\n'
         "do_not_query_localhost = false\n"
+        f'[dnssec]\ntrust_anchor_file = "{lab.trust_anchor_path}"\n'
     )
     proc = ServeProcess(
         [

@@ -121,6 +121,9 @@ upstream_allow = ["127.0.0.0/8"]
 do_not_query_localhost = false
 forward_zones = [{{ name = "rebind.example.com", addresses = ["{ns1}@{lab.port}"] }}]
 
+[dnssec]
+trust_anchor_file = "{lab.trust_anchor_path}"
+
 [server]
 listen = ["127.0.0.1:0"]
 private_addresses = ["192.168.0.0/16", "10.0.0.0/8"]

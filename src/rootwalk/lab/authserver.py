@@ -40,6 +40,7 @@ import dns.rdtypes.IN.A
 import dns.rrset
 
 from rootwalk.lab.faults import BOGUS_ADDRESS, Faults
+from rootwalk.lab.signing import SignedZone
 
 __all__ = ["Answer", "AuthServer", "QueryRecord", "ZoneData", "resolve"]
 
@@ -60,6 +61,8 @@ QUERY_LOG_SIZE = 10_000
 CACHE_SIZE = 20_000
 
 _EMPTY = dns.name.empty
+#: Types a DO=0 query never sees unless it asks for them by type (RFC 4035 §3.2.1).
+_DNSSEC = frozenset({RdataType.RRSIG, RdataType.NSEC, RdataType.NSEC3})
 # rdata constructors (untyped in dnspython)
 _A: Any = dns.rdtypes.IN.A.A
 _CNAME: Any = dns.rdtypes.ANY.CNAME.CNAME
@@ -95,10 +98,12 @@ class ZoneData:
     origins may share one (synthetic domains).
     """
 
-    __slots__ = ("ents", "neg_soa", "nodes")
+    __slots__ = ("ents", "neg_soa", "nodes", "signed")
 
     def __init__(self, nodes: dict[dns.name.Name, dns.node.Node]) -> None:
         self.nodes = nodes
+        #: Set when the world signs the zone (rootwalk.lab.signing); None: unsigned.
+        self.signed: SignedZone | None = None
         apex = nodes.get(_EMPTY)
         soa = apex.get_rdataset(IN, RdataType.SOA) if apex is not None else None
         if soa is None or apex is None or apex.get_rdataset(IN, RdataType.NS) is None:
@@ -141,9 +146,17 @@ def _rrset(
 
 
 def resolve(
-    zones: Mapping[dns.name.Name, ZoneData], qname: dns.name.Name, qtype: RdataType
+    zones: Mapping[dns.name.Name, ZoneData],
+    qname: dns.name.Name,
+    qtype: RdataType,
+    do: bool = False,
 ) -> Answer:
-    """The authoritative answer to ``qname``/``qtype`` from ``zones`` (origin -> data)."""
+    """The authoritative answer to ``qname``/``qtype`` from ``zones`` (origin -> data).
+
+    With ``do`` (the query's DO bit) a signed zone's answer carries its DNSSEC records: the
+    RRSIGs of every RRset, the DS (or the proof of no DS) of a referral, and the NSEC/NSEC3
+    records that prove a negative or a wildcard answer (RFC 4035 §3.1).
+    """
     origin = qname
     while True:
         zd = zones.get(origin)
@@ -152,11 +165,25 @@ def resolve(
         if len(origin.labels) <= 1:
             return Answer(dns.name.root, rcode=dns.rcode.REFUSED)
         origin = origin.parent()
+    if qtype == RdataType.DS and origin == qname and origin != dns.name.root:
+        # RFC 4035 §3.1.4.1: the DS lives on the parent's side of the cut; a server that also
+        # serves the parent answers from it. One serving only the child answers from the child
+        # (an authoritative NODATA, as NSD does).
+        parent = origin.parent()
+        while True:
+            pzd = zones.get(parent)
+            if pzd is not None:
+                origin, zd = parent, pzd
+                break
+            if parent == dns.name.root:
+                break
+            parent = parent.parent()
     ans = Answer(origin, aa=True)
+    sec = zd.signed if do else None
     seen = {qname}
     name = qname
     for _ in range(MAX_CHAIN):
-        nxt = _step(zd, origin, name, qtype, ans)
+        nxt = _step(zd, origin, name, qtype, ans, sec)
         if nxt is None or nxt in seen or not nxt.is_subdomain(origin):
             break
         seen.add(nxt)
@@ -164,8 +191,58 @@ def resolve(
     return ans
 
 
+def _add(
+    zd: ZoneData,
+    sec: SignedZone | None,
+    section: list[dns.rrset.RRset],
+    owner: dns.name.Name,
+    rds: dns.rdataset.Rdataset,
+    ttl: int | None = None,
+    signed_as: dns.name.Name | None = None,
+) -> None:
+    """``rds`` at ``owner`` to a section, followed by its RRSIG when DNSSEC is wanted.
+
+    ``signed_as``: the node the RRSIG is at, when not ``owner`` (a wildcard expansion: the
+    RRSIG's labels field then shows the answer was synthesised, RFC 4035 §5.3.4)."""
+    section.append(_rrset(owner, rds, ttl))
+    if sec is not None:
+        sig = sec.rrsig(zd.nodes, owner if signed_as is None else signed_as, rds.rdtype)
+        if sig is not None:
+            section.append(_rrset(owner, sig, rds.ttl if ttl is None else ttl))
+
+
+def _negative(zd: ZoneData, sec: SignedZone | None, ans: Answer) -> None:
+    """The SOA of a negative answer (RFC 2308 §3), and its RRSIG with DO."""
+    ans.authority.append(zd.neg_soa)
+    if sec is not None:
+        sig = sec.rrsig(zd.nodes, _EMPTY, RdataType.SOA)
+        if sig is not None:
+            ans.authority.append(_rrset(_EMPTY, sig, zd.neg_soa.ttl))
+
+
+def _proof(
+    zd: ZoneData, sec: SignedZone | None, ans: Answer, owners: Iterable[dns.name.Name]
+) -> None:
+    """The NSEC/NSEC3 records at ``owners`` (and their RRSIGs) to the authority section."""
+    if sec is None:
+        return
+    dtype = sec.denial_type
+    for owner in owners:
+        if any(r.name == owner and r.rdtype == dtype for r in ans.authority):
+            continue  # already sent for an earlier step of the chain
+        node = zd.nodes.get(owner)
+        rds = node.get_rdataset(IN, dtype) if node is not None else None
+        if rds is not None:
+            _add(zd, sec, ans.authority, owner, rds)
+
+
 def _step(
-    zd: ZoneData, origin: dns.name.Name, qname: dns.name.Name, qtype: RdataType, ans: Answer
+    zd: ZoneData,
+    origin: dns.name.Name,
+    qname: dns.name.Name,
+    qtype: RdataType,
+    ans: Answer,
+    sec: SignedZone | None,
 ) -> dns.name.Name | None:
     """One lookup of RFC 1034 §4.3.2 step 3; returns a name to follow (CNAME/DNAME) or None."""
     nodes = zd.nodes
@@ -179,20 +256,23 @@ def _step(
         if node is None:
             if name_k in zd.ents:
                 continue
-            return _wildcard_or_nxdomain(zd, origin, qname, qtype, ans, labels[n - k + 1 :])
+            encloser = dns.name.Name(labels[n - k + 1 :])
+            return _wildcard_or_nxdomain(zd, origin, rel, qtype, ans, encloser, sec)
         if k < n or qtype != RdataType.DS:
             ns = node.get_rdataset(IN, RdataType.NS)
             if ns is not None:
-                _referral(zd, name_k, ns, ans)
+                _referral(zd, name_k, node, ns, ans, sec)
                 return None
         if k < n:
             dname = node.get_rdataset(IN, RdataType.DNAME)
             if dname is not None:
-                return _dname(origin, qname, name_k, dname, ans)
+                return _dname(zd, origin, qname, name_k, dname, ans, sec)
     if node is None:  # an empty non-terminal
-        ans.authority.append(zd.neg_soa)
+        _negative(zd, sec, ans)
+        if sec is not None:
+            _proof(zd, sec, ans, sec.proof_nodata(rel))
         return None
-    return _from_node(zd, origin, rel, node, qtype, ans)
+    return _from_node(zd, origin, rel, node, qtype, ans, sec)
 
 
 def _from_node(
@@ -202,53 +282,100 @@ def _from_node(
     node: dns.node.Node,
     qtype: RdataType,
     ans: Answer,
+    sec: SignedZone | None,
+    wild: tuple[dns.name.Name, dns.name.Name] | None = None,
 ) -> dns.name.Name | None:
+    """Answer from ``node`` for ``owner`` (relative); ``wild``: (the wildcard's name, the
+    closest encloser) when ``node`` is a wildcard matched by ``owner`` (RFC 4592)."""
+    signed_as = wild[0] if wild is not None else None
     if qtype == RdataType.ANY:
-        ans.answer.extend(_rrset(owner, rds) for rds in node.rdatasets)
+        for r in node.rdatasets:
+            if r.rdtype not in _DNSSEC:
+                _add(zd, sec, ans.answer, owner, r, signed_as=signed_as)
         return None
+    if qtype == RdataType.RRSIG:  # asked for as data: every RRSIG at the name, one RRset
+        sigs = [r for r in node.rdatasets if r.rdtype == RdataType.RRSIG]
+        if sigs:
+            rrset = dns.rrset.RRset(owner, IN, RdataType.RRSIG)
+            for r in sigs:
+                for rd in r:
+                    rrset.add(rd, r.ttl)
+            ans.answer.append(rrset)
+            return None
     rds = node.get_rdataset(IN, qtype)
     if rds is not None:
-        ans.answer.append(_rrset(owner, rds))
+        _add(zd, sec, ans.answer, owner, rds, signed_as=signed_as)
         if qtype == RdataType.NS:
-            _add_addresses(zd, (rd.target for rd in rds), ans)
+            _add_addresses(zd, (rd.target for rd in rds), ans, sec)
         elif qtype == RdataType.MX:
-            _add_addresses(zd, (rd.exchange for rd in rds), ans)
+            _add_addresses(zd, (rd.exchange for rd in rds), ans, sec)
+        if wild is not None and sec is not None:
+            _proof(zd, sec, ans, sec.proof_wildcard_answer(owner, wild[1]))
         return None
     if qtype != RdataType.CNAME:
         cname = node.get_rdataset(IN, RdataType.CNAME)
         if cname is not None:
-            ans.answer.append(_rrset(owner, cname))
+            _add(zd, sec, ans.answer, owner, cname, signed_as=signed_as)
+            if wild is not None and sec is not None:
+                _proof(zd, sec, ans, sec.proof_wildcard_answer(owner, wild[1]))
             target: dns.name.Name = cname[0].target
             return target.derelativize(origin)
-    ans.authority.append(zd.neg_soa)  # NODATA
+    _negative(zd, sec, ans)  # NODATA
+    if sec is not None:
+        if wild is not None:
+            _proof(zd, sec, ans, sec.proof_wildcard_nodata(owner, wild[1]))
+        else:
+            _proof(zd, sec, ans, sec.proof_nodata(owner))
     return None
 
 
 def _wildcard_or_nxdomain(
     zd: ZoneData,
     origin: dns.name.Name,
-    qname: dns.name.Name,
+    rel: dns.name.Name,
     qtype: RdataType,
     ans: Answer,
-    encloser: tuple[bytes, ...],
+    encloser: dns.name.Name,
+    sec: SignedZone | None,
 ) -> dns.name.Name | None:
-    wild = zd.nodes.get(dns.name.Name((b"*", *encloser)))
+    wild_name = dns.name.Name((b"*", *encloser.labels))
+    wild = zd.nodes.get(wild_name)
     if wild is None:
         ans.rcode = dns.rcode.NXDOMAIN
-        ans.authority.append(zd.neg_soa)
+        _negative(zd, sec, ans)
+        if sec is not None:
+            _proof(zd, sec, ans, sec.proof_nxdomain(rel, encloser))
         return None
-    return _from_node(zd, origin, qname, wild, qtype, ans)  # owner: the query name (RFC 4592)
+    # owner: the query name (RFC 4592)
+    return _from_node(zd, origin, rel, wild, qtype, ans, sec, (wild_name, encloser))
 
 
-def _referral(zd: ZoneData, cut: dns.name.Name, ns: dns.rdataset.Rdataset, ans: Answer) -> None:
+def _referral(
+    zd: ZoneData,
+    cut: dns.name.Name,
+    node: dns.node.Node,
+    ns: dns.rdataset.Rdataset,
+    ans: Answer,
+    sec: SignedZone | None,
+) -> None:
     if not ans.answer:  # a referral after an in-zone CNAME keeps AA for the CNAME part
         ans.aa = False
-    ans.authority.append(_rrset(cut, ns))
-    _add_addresses(zd, (rd.target for rd in ns), ans)
+    ans.authority.append(_rrset(cut, ns))  # the delegation's NS is not signed (RFC 4035 §2.2)
+    if sec is not None:
+        # RFC 4035 §3.1.4: the DS RRset and its RRSIG, or the proof that there is no DS.
+        ds = node.get_rdataset(IN, RdataType.DS)
+        if ds is not None:
+            _add(zd, sec, ans.authority, cut, ds)
+        else:
+            _proof(zd, sec, ans, sec.proof_no_ds(cut))
+    _add_addresses(zd, (rd.target for rd in ns), ans, sec)
 
 
-def _add_addresses(zd: ZoneData, targets: Iterable[dns.name.Name], ans: Answer) -> None:
-    """A/AAAA of the in-zone names among ``targets`` (glue included) to the additional section."""
+def _add_addresses(
+    zd: ZoneData, targets: Iterable[dns.name.Name], ans: Answer, sec: SignedZone | None = None
+) -> None:
+    """A/AAAA of the in-zone names among ``targets`` (glue included) to the additional section;
+    with DO, authoritative ones with their RRSIGs (glue has none)."""
     for target in targets:
         if target.is_absolute():  # relative names are the ones inside the zone
             continue
@@ -258,17 +385,19 @@ def _add_addresses(zd: ZoneData, targets: Iterable[dns.name.Name], ans: Answer) 
         for rdtype in (RdataType.A, RdataType.AAAA):
             rds = node.get_rdataset(IN, rdtype)
             if rds is not None:
-                ans.additional.append(_rrset(target, rds))
+                _add(zd, sec, ans.additional, target, rds)
 
 
 def _dname(
+    zd: ZoneData,
     origin: dns.name.Name,
     qname: dns.name.Name,
     owner: dns.name.Name,
     dname: dns.rdataset.Rdataset,
     ans: Answer,
+    sec: SignedZone | None,
 ) -> dns.name.Name | None:
-    ans.answer.append(_rrset(owner, dname))
+    _add(zd, sec, ans.answer, owner, dname)
     target: dns.name.Name = dname[0].target
     prefix = qname.relativize(owner.derelativize(origin))
     try:
@@ -276,6 +405,7 @@ def _dname(
     except dns.name.NameTooLong:
         ans.rcode = dns.rcode.YXDOMAIN
         return None
+    # the synthesised CNAME is not signed (RFC 6672 §5.3.1)
     cname = dns.rrset.RRset(qname, IN, RdataType.CNAME)
     cname.add(_CNAME(IN, RdataType.CNAME, new), dname.ttl)
     ans.answer.append(cname)
@@ -378,7 +508,7 @@ class AuthServer:
         self._lock = threading.Lock()
         self._log: collections.deque[QueryRecord] = collections.deque(maxlen=QUERY_LOG_SIZE)
         self._counts: collections.Counter[tuple[dns.name.Name, int, str]] = collections.Counter()
-        self._answers: dict[tuple[dns.name.Name, int], Answer] = {}
+        self._answers: dict[tuple[dns.name.Name, int, bool], Answer] = {}
         self._wire_cache: tuple[dict[bytes, tuple[_Info, bytes, bytes]], ...] = ({}, {})
         self._udp: asyncio.DatagramTransport | None = None
         self._tcp: asyncio.Server | None = None
@@ -400,11 +530,12 @@ class AuthServer:
             zone = dns.name.from_text(zone)
         return zone in self._zones
 
-    def answer(self, qname: str | dns.name.Name, qtype: str | int) -> Answer:
-        """The fault-free answer to a question (names may be relative to ``Answer.origin``)."""
+    def answer(self, qname: str | dns.name.Name, qtype: str | int, do: bool = False) -> Answer:
+        """The fault-free answer to a question (names may be relative to ``Answer.origin``);
+        ``do``: as to a query with the DO bit (DNSSEC records included)."""
         if isinstance(qname, str):
             qname = dns.name.from_text(qname)
-        return self._answer(qname, dns.rdatatype.RdataType.make(qtype))
+        return self._answer(qname, dns.rdatatype.RdataType.make(qtype), do)
 
     # -- faults ---------------------------------------------------------------------------
 
@@ -460,11 +591,11 @@ class AuthServer:
 
     # -- answering ------------------------------------------------------------------------
 
-    def _answer(self, qname: dns.name.Name, qtype: RdataType) -> Answer:
-        key = (qname, qtype)
+    def _answer(self, qname: dns.name.Name, qtype: RdataType, do: bool = False) -> Answer:
+        key = (qname, qtype, do)
         ans = self._answers.get(key)
         if ans is None:
-            ans = resolve(self._zones, qname.canonicalize(), qtype)
+            ans = resolve(self._zones, qname.canonicalize(), qtype, do)
             if len(self._answers) >= CACHE_SIZE:
                 self._answers.clear()
             self._answers[key] = ans
@@ -549,7 +680,7 @@ class AuthServer:
         elif q.rdclass != IN or q.rdtype in (RdataType.AXFR, RdataType.IXFR):
             response.set_rcode(dns.rcode.REFUSED)
         else:
-            ans = self._answer(q.name, q.rdtype)
+            ans = self._answer(q.name, q.rdtype, do)
             origin = ans.origin
             response.set_rcode(ans.rcode)
             if ans.aa and not faults.no_aa:

@@ -70,6 +70,7 @@ def describe(lab: Lab) -> str:
             what = "(nothing: lame)"
         lines.append(f"  {address:<{width}}  {srv.name:<26} {what}")
     lines.append(f"root hints: {lab.root_hints_path}")
+    lines.append(f"trust anchor: {lab.trust_anchor_path}")
     lines.append(f"resolver config: {lab.config_path}")
     lines.append(f"try: rootwalk query www.example.com --trace --config {lab.config_path}")
     return "\n".join(lines)

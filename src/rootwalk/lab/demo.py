@@ -15,7 +15,7 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 
-from rootwalk.config import Config, ResolverConfig
+from rootwalk.config import Config, DnssecConfig, ResolverConfig
 from rootwalk.lab.world import Lab
 from rootwalk.present import format_event
 from rootwalk.resolution import Result, TraceEvent
@@ -51,7 +51,9 @@ def run_demo(args: argparse.Namespace) -> int:
                 upstream_port=lab.port,
                 upstream_allow=("127.0.0.0/8",),
                 do_not_query_localhost=False,  # the lab's servers live on 127.x
-            )
+            ),
+            # the lab's own trust anchor: its root is signed with keys made at start
+            dnssec=DnssecConfig(trust_anchor_file=str(lab.trust_anchor_path)),
         )
         resolver = Resolver(config)
         roots = [lab.server(lab.addr(2)), lab.server(lab.addr(3))]

@@ -190,6 +190,8 @@ class InLab(ServerDirectory):
         )
         #: Set by ``write_root_hints``; a resolver config names a file.
         self.root_hints_path: Path | None = None
+        #: Set by ``write_trust_anchor``: the lab's DNSSEC trust anchor file.
+        self.trust_anchor_path: Path | None = None
 
     def __repr__(self) -> str:
         return f"<InLab net={self.net} port={self.port} servers={len(self.servers)}>"
@@ -206,6 +208,15 @@ class InLab(ServerDirectory):
     def write_root_hints(self, path: Path) -> Path:
         path.write_text(self.root_hints_text, encoding="utf-8")
         self.root_hints_path = path
+        return path
+
+    @property
+    def trust_anchor_text(self) -> str:
+        return self.world.trust_anchor_text
+
+    def write_trust_anchor(self, path: Path) -> Path:
+        path.write_text(self.trust_anchor_text, encoding="utf-8")
+        self.trust_anchor_path = path
         return path
 
     def addr(self, n: int, block: int = 0) -> str:

@@ -21,14 +21,16 @@ import string
 import tempfile
 import threading
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import dns.name
 import dns.zone
 
-from rootwalk.lab import synth
+from rootwalk.lab import signing, synth
 from rootwalk.lab.authserver import AuthServer, ZoneData
 from rootwalk.lab.faults import Faults
 
@@ -82,6 +84,31 @@ class World:
     server_zones: dict[str, dict[dns.name.Name, ZoneData]]
     """For each server address, its origin -> zone map."""
     synthetic_domains: list[str] = field(default_factory=list)
+
+    @property
+    def signed_zones(self) -> dict[dns.name.Name, signing.SignedZone]:
+        """The signed zones by origin (keys, chain, validity window)."""
+        return {o: zd.signed for o, zd in self.zones.items() if zd.signed is not None}
+
+    @property
+    def anchored_zones(self) -> list[dns.name.Name]:
+        """Signed zones no signed parent vouches for: the root and the islands (island.test),
+        whose DS records make the lab's trust anchor."""
+        signed = self.signed_zones
+        return [o for o in sorted(signed) if _parent_zone(o, self.zones) not in signed]
+
+    @property
+    def trust_anchor_text(self) -> str:
+        """The lab's trust anchor: DS records (SHA-256) of the root's and the islands' KSKs, in
+        zone-file presentation ([dnssec] trust_anchor_file, Unbound's trust-anchor-file)."""
+        lines = [
+            "; Trust anchor of a rootwalk lab (rootwalk.lab): DS records of the lab's root KSK",
+            "; and of the signed islands below unsigned parents. Keys are made per process.",
+        ]
+        for origin in self.anchored_zones:
+            zs = self.signed_zones[origin]
+            lines.append(f"{origin.to_text()} {signing.DNSKEY_TTL} IN DS {zs.keys.ds().to_text()}")
+        return "\n".join(lines) + "\n"
 
     @property
     def root_hints_text(self) -> str:
@@ -146,11 +173,56 @@ def load_zone(origin: str, net: str) -> ZoneData:
     return ZoneData(dict(zone.nodes))
 
 
-def build_world(net: str, domains: int = 0) -> World:
-    """Load the core world for ``net`` and add ``domains`` synthetic domains."""
+def _parent_zone(
+    origin: dns.name.Name, zones: Mapping[dns.name.Name, ZoneData]
+) -> dns.name.Name | None:
+    """The nearest enclosing zone of the world (the one holding the cut), if any."""
+    name = origin
+    while name != dns.name.root:
+        name = name.parent()
+        if name in zones:
+            return name
+    return None
+
+
+def sign_world(zones: Mapping[dns.name.Name, ZoneData]) -> None:
+    """Sign the zones of ``signing.PLAN`` in place, children first, so that each signed
+    parent publishes the DS of its signed children."""
+    child_ds: dict[dns.name.Name, dict[dns.name.Name, list[Any]]] = {}
+    for origin in sorted(zones, key=len, reverse=True):
+        plan = signing.PLAN.get(origin)
+        if plan is None:
+            continue
+        zd = zones[origin]
+        zd.signed = signing.sign_zone(zd.nodes, origin, plan, child_ds.get(origin))
+        parent = _parent_zone(origin, zones)
+        if parent is not None and parent in signing.PLAN:
+            rel = origin.relativize(parent)
+            child_ds.setdefault(parent, {})[rel] = [zd.signed.keys.ds()]
+
+
+def _load_core(net: str) -> tuple[list[ServerSpec], dict[dns.name.Name, ZoneData]]:
     specs = load_spec(check_net(net))
     origins = sorted({z for s in specs for z in s.zones})
     zones = {dns.name.from_text(o): load_zone(o, net) for o in origins}
+    sign_world(zones)
+    return specs, zones
+
+
+@functools.lru_cache(maxsize=16)
+def _core(net: str) -> tuple[list[ServerSpec], dict[dns.name.Name, ZoneData]]:
+    """The signed core world of a net prefix, built once per process: labs of the same net
+    share its (read-only) zone data."""
+    return _load_core(net)
+
+
+def build_world(net: str, domains: int = 0) -> World:
+    """Load the core world for ``net`` (signed) and add ``domains`` synthetic domains."""
+    if domains:
+        specs, zones = _load_core(net)  # synthetic delegations change the TLD zones: a copy
+    else:
+        cached_specs, cached_zones = _core(net)
+        specs, zones = list(cached_specs), dict(cached_zones)
     server_zones = {
         s.address: {dns.name.from_text(z): zones[dns.name.from_text(z)] for z in s.zones}
         for s in specs
@@ -162,6 +234,13 @@ def build_world(net: str, domains: int = 0) -> World:
             address = f"{net}.1.{k}"
             specs.append(ServerSpec(name=f"synthetic-{k}", address=address, zones=()))
             server_zones[address] = zmap
+        # The synthetic delegations are unsigned. com. is opt-out: they need no NSEC3. net.
+        # (NSEC) and org. (NSEC3) must prove each one has no DS: their chains are remade, and
+        # signed as they are served (thousands of signatures would slow the lab's start).
+        for tld in synth.TLDS:
+            zd = zones[dns.name.from_text(tld)]
+            if zd.signed is not None and not zd.signed.opt_out:
+                zd.signed.build_chain(zd.nodes, lazy=True)
     return World(net, specs, zones, server_zones, names)
 
 
@@ -279,6 +358,7 @@ class Lab(ServerDirectory):
             self._index(servers)
             self._tmpdir = Path(tempfile.mkdtemp(prefix="rootwalk-lab-"))
             self.root_hints_path.write_text(self.root_hints_text, encoding="utf-8")
+            self.trust_anchor_path.write_text(self.trust_anchor_text, encoding="utf-8")
             self.config_path.write_text(self.resolver_config_text, encoding="utf-8")
             return self
         raise AssertionError("unreachable")  # pragma: no cover
@@ -353,6 +433,20 @@ class Lab(ServerDirectory):
         return self._tmpdir / "root.hints"
 
     @property
+    def trust_anchor_text(self) -> str:
+        """The lab's trust anchor (DS of the lab root's KSK and of island.test's)."""
+        if self.world is None:
+            raise RuntimeError("the lab is not started")
+        return self.world.trust_anchor_text
+
+    @property
+    def trust_anchor_path(self) -> Path:
+        """The trust anchor file the lab wrote beside its root hints (removed by stop())."""
+        if self._tmpdir is None:
+            raise RuntimeError("the lab is not started")
+        return self._tmpdir / "trust-anchor.ds"
+
+    @property
     def config_path(self) -> Path:
         """A rootwalk configuration file for resolving in this lab (removed by stop())."""
         if self._tmpdir is None:
@@ -361,7 +455,8 @@ class Lab(ServerDirectory):
 
     @property
     def resolver_config_text(self) -> str:
-        """The [resolver] table that points rootwalk at this lab and nowhere else."""
+        """The [resolver] and [dnssec] tables that point rootwalk at this lab and nowhere else,
+        with the lab's own trust anchor (the real root's keys sign nothing here)."""
         return (
             "# Written by the rootwalk lab: resolve in the simulated internet on loopback.\n"
             "[resolver]\n"
@@ -370,6 +465,8 @@ class Lab(ServerDirectory):
             "# Nothing may leave the machine, and the lab's servers live on 127.x addresses.\n"
             'upstream_allow = ["127.0.0.0/8"]\n'
             "do_not_query_localhost = false\n"
+            "\n[dnssec]\n"
+            f'trust_anchor_file = "{self.trust_anchor_path}"\n'
         )
 
     @property

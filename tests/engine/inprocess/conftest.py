@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from rootwalk.clock import FakeClock
-from rootwalk.config import Config, Limits, ResolverConfig
+from rootwalk.config import Config, DnssecConfig, Limits, ResolverConfig
 from rootwalk.lab.inprocess import InLab, LabTransport
 from rootwalk.resolver import Resolver
 
@@ -27,7 +27,9 @@ SEED = 11
 def _inlab_session(tmp_path_factory: pytest.TempPathFactory) -> InLab:
     # Built once per worker: the servers' answer caches are kept, faults and counters are not.
     inlab = InLab()
-    inlab.write_root_hints(Path(tmp_path_factory.mktemp("inlab")) / "root.hints")
+    tmp = Path(tmp_path_factory.mktemp("inlab"))
+    inlab.write_root_hints(tmp / "root.hints")
+    inlab.write_trust_anchor(tmp / "trust-anchor.ds")
     return inlab
 
 
@@ -47,6 +49,7 @@ def clock() -> FakeClock:
 
 def make_config(inlab: InLab, *, limits: Limits | None = None, **resolver: object) -> Config:
     assert inlab.root_hints_path is not None
+    assert inlab.trust_anchor_path is not None
     return Config(
         resolver=ResolverConfig(
             root_hints=inlab.root_hints_path,
@@ -58,6 +61,7 @@ def make_config(inlab: InLab, *, limits: Limits | None = None, **resolver: objec
         # The socket scenarios' short per-try timeouts, kept so both read alike; in process
         # they cost no wall time.
         limits=limits or Limits(initial_timeout=0.3, max_timeout=0.5, total_timeout=4.0),
+        dnssec=DnssecConfig(trust_anchor_file=str(inlab.trust_anchor_path)),
     )
 
 
