@@ -318,7 +318,7 @@ class ServerConfig:
 class DnssecConfig:
     """DNSSEC validation (RFC 4033-4035): on by default, as in Unbound, Knot Resolver, BIND."""
 
-    enabled: bool = False  # TEMPORARY: on once the lab is signed (issue #12)
+    enabled: bool = True
     # DS or DNSKEY lines in zone-file presentation, for any zones (Unbound's
     # trust-anchor-file); replaces the built-in root anchor (root.ds, KSK-2017 and KSK-2024).
     # Empty: the built-in one.

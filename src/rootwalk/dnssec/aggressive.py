@@ -32,6 +32,7 @@ __all__ = ["DenialCache", "Synthesised", "MAX_PER_ZONE", "MAX_ZONES"]
 MAX_PER_ZONE = 256
 MAX_ZONES = 5_000
 NOERROR, NXDOMAIN = 0, 3
+_DS = 43
 
 
 @dataclass(slots=True)
@@ -125,7 +126,9 @@ class DenialCache:
 
     def synthesise(self, qname: bytes, qtype: int, now: float) -> Synthesised | None:
         """NXDOMAIN or NODATA for (qname, qtype) from cached proofs, or None."""
-        found = self._zone_of(qname)
+        # A DS is denied by its parent's records (RFC 4035 §3.1.4.1), never by the child's
+        # apex NSEC, which rightly lists no DS.
+        found = self._zone_of(parent(qname) if qtype == _DS and qname != ROOT else qname)
         if found is None:
             return None
         zone, entry = found

@@ -361,6 +361,18 @@ class Validator:
             out.add(Verdict(key.status, key.reason, key.ede))
             return
         now = self.clock.now()
+        if c.qtype == DS and zone == c.target:
+            # RFC 4035 §3.1.4.1: the DS lives in the parent; a child's own NSEC at its apex
+            # (which never lists DS) proves nothing about it.
+            out.add(
+                Verdict(
+                    Security.BOGUS,
+                    f"the denial of the DS of {to_text(zone)} comes from the zone itself, "
+                    "not from its parent",
+                    EDE.NSEC_MISSING,
+                )
+            )
+            return
         if soa is not None:
             v = verify_rrset(soa, c.sigs.get((soa.owner, soa.rtype)), key.dnskeys, zone, now)
             out.add(v, soa)
@@ -410,7 +422,11 @@ class Validator:
         """Learn the child's DS set, or that it has none, from a referral (RFC 4035 §3.1.4)."""
         assert c.ns is not None
         child = c.ns.owner
-        if self._unanchored(child) is not None or self._fresh_key(child) is not None:
+        if (
+            child in self._anchor_ds  # an island: its anchor decides, not its parent
+            or self._unanchored(child) is not None
+            or self._fresh_key(child) is not None
+        ):
             return
         key = yield from self.key_for(asked, note)
         now = self.clock.now()
