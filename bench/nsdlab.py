@@ -4,7 +4,9 @@ The Python lab (``rootwalk lab up``) saturates a core long before Unbound does o
 path, so a cold run against it measures the lab. Here the very same world (``build_world``:
 the zone files of ``rootwalk/lab/world`` with ``${NET}`` substituted, plus the synthetic
 domains and their delegations in com/net/org) is written out as zone files and served by NSD
-processes on the same ``127.A.x.x`` addresses, port 53:
+processes on the same ``127.A.x.x`` addresses, port 53. The zones are the signed ones (RRSIG,
+NSEC/NSEC3, DNSKEY included), so NSD answers DNSSEC and a validating resolver given the
+lab's trust anchor (``NsdLab.anchor``, written beside the root hints) validates:
 
 * ``nsd-root``: the root zone, on the root servers' addresses;
 * ``nsd-tld``: com, net, org, test and arpa, on the TLD servers' addresses;
@@ -55,6 +57,11 @@ def zone_text(zd: ZoneData) -> str:
     carries its TTL, so no ``$TTL`` is needed.
     """
     apex = dns.name.empty
+    if zd.signed is not None:
+        # Signed zones go out whole (DNSKEY, RRSIG, NSEC/NSEC3, NSEC3PARAM): NSD serves
+        # presigned zones as they are. Chain records made for synthetic delegations are
+        # signed when first served in the Python lab; a file needs them all now.
+        zd.signed.sign_pending(zd.nodes)
     names = sorted(zd.nodes, key=lambda n: (n != apex, n))
     return "\n".join(zd.nodes[n].to_text(n) for n in names) + "\n"
 

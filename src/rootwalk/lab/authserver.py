@@ -20,6 +20,7 @@ import logging
 import random
 import struct
 import threading
+import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -39,7 +40,7 @@ import dns.rdtypes.ANY.CNAME
 import dns.rdtypes.IN.A
 import dns.rrset
 
-from rootwalk.lab.faults import BOGUS_ADDRESS, Faults
+from rootwalk.lab.faults import BOGUS_ADDRESS, BOGUS_ADDRESS6, Faults
 from rootwalk.lab.signing import SignedZone
 
 __all__ = ["Answer", "AuthServer", "QueryRecord", "ZoneData", "resolve"]
@@ -477,6 +478,24 @@ def _bogus_a(name: dns.name.Name) -> dns.rrset.RRset:
     return rrset
 
 
+def _forged(rrset: dns.rrset.RRset) -> dns.rrset.RRset:
+    """A/AAAA data replaced by loopback addresses where nothing listens (RRSIGs untouched)."""
+    if rrset.rdtype not in (RdataType.A, RdataType.AAAA):
+        return rrset
+    bogus = BOGUS_ADDRESS if rrset.rdtype == RdataType.A else BOGUS_ADDRESS6
+    out = dns.rrset.RRset(rrset.name, IN, rrset.rdtype)
+    out.add(dns.rdata.from_text(IN, rrset.rdtype, bogus), rrset.ttl)
+    return out
+
+
+def _wrong_ds(rrset: dns.rrset.RRset) -> dns.rrset.RRset:
+    """The same DS records with every digest bit flipped: they match no key."""
+    out = dns.rrset.RRset(rrset.name, IN, RdataType.DS)
+    for rd in rrset:
+        out.add(rd.replace(digest=bytes(b ^ 0xFF for b in rd.digest)), rrset.ttl)
+    return out
+
+
 _Info = tuple[dns.name.Name, int, bool, bool, "int | None", bool]
 
 
@@ -688,6 +707,8 @@ class AuthServer:
             response.answer = list(ans.answer)
             response.authority = list(ans.authority)
             response.additional = list(ans.additional)
+            if faults.dnssec():
+                self._dnssec_faults(faults, ans, q, do, response)
             if faults.poison_additional:
                 response.additional.extend(_bogus_a(n) for n in _poison_names(origin))
 
@@ -713,6 +734,89 @@ class AuthServer:
                 cache.clear()
             cache[key] = (info, data[12:end], wire[2:])
         return out, faults.delay
+
+    def _dnssec_faults(
+        self,
+        faults: Faults,
+        ans: Answer,
+        q: dns.rrset.RRset,
+        do: bool,
+        response: dns.message.Message,
+    ) -> None:
+        """Make a signed answer bogus in the ways ``faults`` asks (see faults.py)."""
+        zd = self._zones.get(ans.origin)
+        sz = zd.signed if zd is not None else None
+        if zd is None or sz is None:
+            return  # an unsigned zone: nothing to break
+        sections = [list(response.answer), list(response.authority), list(response.additional)]
+        if faults.strip_dnskey and q.rdtype == RdataType.DNSKEY and q.name == ans.origin:
+            response.set_rcode(dns.rcode.NOERROR)
+            sections = [[], [], []]
+            _negative(zd, sz if do else None, Answer(ans.origin, authority=sections[1]))
+        if faults.forge_answer:
+            sections[0] = [_forged(r) for r in sections[0]]
+        if faults.ds_mismatch:
+            for sec in sections[:2]:
+                for i, r in enumerate(sec):
+                    if r.rdtype == RdataType.DS and len(r.name) > 0:
+                        sec[i] = _wrong_ds(r)
+                        self._resign(sz, sec, sec[i])
+        if faults.nsec_not_covering:
+            dtype = sz.denial_type
+            sent = [r.name for r in sections[1] if r.rdtype == dtype]
+            others = [o for o in sz.chain if o not in sent][: len(sent)]
+            kept = [r for r in sections[1] if r.rdtype != dtype and r.covers != dtype]
+            for owner in others:
+                rds = zd.nodes[owner].get_rdataset(IN, dtype)
+                assert rds is not None
+                _add(zd, sz, kept, owner, rds)
+            sections[1] = kept
+        if faults.wildcard_no_proof and any(
+            r.rdtype == RdataType.RRSIG and r[0].labels < len(r.name.derelativize(ans.origin)) - 1
+            for r in sections[0]
+        ):
+            dtypes = (RdataType.NSEC, RdataType.NSEC3)
+            sections[1] = [
+                r for r in sections[1] if r.rdtype not in dtypes and r.covers not in dtypes
+            ]
+        if faults.sig_expired or faults.sig_not_yet_valid:
+            now = int(time.time())
+            day = 86400
+            if faults.sig_expired:
+                inception, expiration = now - 40 * day, now - 10 * day
+            else:
+                inception, expiration = now + 200 * day, now + 400 * day
+            for sec in sections:
+                for r in [x for x in sec if x.rdtype != RdataType.RRSIG]:
+                    self._resign(sz, sec, r, inception, expiration)
+        if faults.strip_rrsigs:
+            sections = [[r for r in sec if r.rdtype != RdataType.RRSIG] for sec in sections]
+        response.answer, response.authority, response.additional = sections
+
+    @staticmethod
+    def _resign(
+        sz: SignedZone,
+        section: list[dns.rrset.RRset],
+        rrset: dns.rrset.RRset,
+        inception: int | None = None,
+        expiration: int | None = None,
+    ) -> None:
+        """Replace the RRSIG over ``rrset`` in ``section`` by a new one (if it had one)."""
+        for i, sig in enumerate(section):
+            if not (sig.rdtype == RdataType.RRSIG and sig.covers == rrset.rdtype):
+                continue
+            if sig.name != rrset.name:
+                continue
+            old = sig[0]
+            owner = rrset.name.derelativize(sz.origin)
+            if old.labels < len(owner) - 1:  # a wildcard expansion: sign as the wildcard
+                owner = dns.name.Name((b"*", *owner.labels[-(old.labels + 1) :]))
+            rds = dns.rdataset.Rdataset(IN, rrset.rdtype)
+            for rd in rrset:
+                rds.add(rd, old.original_ttl)
+            new = sz.sign(owner.relativize(sz.origin), rds, inception, expiration)
+            section[i] = _rrset(rrset.name, new, sig.ttl)
+            return
 
     @staticmethod
     def _truncated(response: dns.message.Message, origin: dns.name.Name, limit: int) -> bytes:

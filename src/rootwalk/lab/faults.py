@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["BOGUS_ADDRESS", "Faults"]
+__all__ = ["BOGUS_ADDRESS", "BOGUS_ADDRESS6", "Faults"]
 
 #: The address every forged record points to: on loopback, where nothing listens, so a resolver
 #: that wrongly believes forged data still sends nothing off the machine.
 BOGUS_ADDRESS = "127.66.66.66"
+#: What ``forge_answer`` puts in AAAA records (IPv4-mapped BOGUS_ADDRESS: loopback as well).
+BOGUS_ADDRESS6 = "::ffff:127.66.66.66"
 
 
 @dataclass
@@ -58,6 +60,27 @@ class Faults:
     """Reply with the right ID from the right address, but echoing another question (and no
     records). Sent instead of the real answer; unlike ``spoof_question`` no genuine answer
     follows."""
+    # -- DNSSEC: bogus answers from a signed zone (issue #12); each alone makes them bogus --
+    sig_expired: bool = False
+    """Every RRSIG re-made (with the zone's key) to have expired 10 days ago."""
+    sig_not_yet_valid: bool = False
+    """Every RRSIG re-made with inception 200 days and expiration 400 days ahead (not yet
+    valid under rootwalk.clock.FakeClock either)."""
+    ds_mismatch: bool = False
+    """A parent's DS for its child (in referrals and DS answers) has a digest that matches no
+    key of the child; validly signed by the parent."""
+    strip_rrsigs: bool = False
+    """No RRSIG in any answer."""
+    strip_dnskey: bool = False
+    """DNSKEY questions get an empty NOERROR (NODATA) with the SOA."""
+    forge_answer: bool = False
+    """A/AAAA data in the answer altered (A to BOGUS_ADDRESS), the RRSIG kept: a signature
+    that does not verify."""
+    nsec_not_covering: bool = False
+    """Negative answers carry validly signed NSEC/NSEC3 records of the zone's chain other than
+    the ones that prove the answer (they neither cover nor match the name)."""
+    wildcard_no_proof: bool = False
+    """Wildcard answers come without the NSEC/NSEC3 that proves no closer name exists."""
     only_for: tuple[str, str] | None = None
     """Show these faults only for queries of this (name, type), e.g. ``(".", "NS")`` for the
     priming query; every other query is answered normally."""
@@ -77,4 +100,18 @@ class Faults:
             or self.no_aa
             or self.empty_question
             or self.wrong_question
+            or self.dnssec()
+        )
+
+    def dnssec(self) -> bool:
+        """True if a DNSSEC fault is on (the signed records of answers are altered)."""
+        return (
+            self.sig_expired
+            or self.sig_not_yet_valid
+            or self.ds_mismatch
+            or self.strip_rrsigs
+            or self.strip_dnskey
+            or self.forge_answer
+            or self.nsec_not_covering
+            or self.wildcard_no_proof
         )
