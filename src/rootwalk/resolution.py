@@ -348,7 +348,9 @@ class Resolution:
                     )
                 chain.extend(hit.chain)
                 qname = self._follow(hit.target, seen, chain)
-            if self.validator is not None and not self.refresh:
+            # A forward zone is answered by its servers, whatever the public tree's NSEC
+            # records say of the name (an internal "lan" does not exist at the root).
+            if self.validator is not None and not self.refresh and not self._forward_for(qname):
                 syn = self.validator.synthesise(qname, qtype)
                 if syn is not None:
                     return self._synthesised(syn, qname, qtype, chain, cached_only)
@@ -447,7 +449,9 @@ class Resolution:
         # the servers of the zone above the name, never to the child's own servers (which
         # would answer NODATA from their SOA), however much of the child the cache knows.
         cut_of = parent(qname) if qtype == DS and qname != ROOT else qname
-        deleg = self._forward_for(qname) or self.cache.closest_delegation(cut_of, now)
+        # So is the DS of a forward zone's apex: it is asked where the parent is, not of the
+        # forwarder (often an internal server that only knows the zone itself).
+        deleg = self._forward_for(cut_of) or self.cache.closest_delegation(cut_of, now)
         if deleg is None:
             deleg = self._hints_copy()
         if self._tracing:
@@ -458,6 +462,9 @@ class Resolution:
                 deleg.zone,
                 detail=f"closest zone cut {to_text(deleg.zone)}",
             )
+        # The public tree's NXDOMAIN for a forward zone's apex (an internal "lan", asked for its
+        # DS) must not be cached: as an NXDOMAIN cut (RFC 8020) it would hide the whole zone.
+        forward_apex = qtype == DS and not deleg.forward and self._forward_for(qname) is not None
         # A forwarder resolves the full name itself; minimising towards it hides nothing.
         qmin = self.config.qname_minimisation and qtype != DS and not deleg.forward
         at = Attempt(qname, qtype, deleg, qmin, deleg.zone, {deleg.zone})
@@ -479,7 +486,8 @@ class Resolution:
                 self._on_failure(at, target, ex, c, minimised=sent != qname)
                 continue
             outcome = yield from self._validate(c, deleg.zone, sent, sent_type)
-            self.cache.store(c, self.clock.now(), outcome)
+            if not (c.kind is ResponseKind.NXDOMAIN and forward_apex):
+                self.cache.store(c, self.clock.now(), outcome)
             if c.kind is ResponseKind.REFERRAL:
                 self._on_referral(at, target, ex, c)
             elif sent != qname:

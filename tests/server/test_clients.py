@@ -72,7 +72,10 @@ def test_dig(udp4: tuple[str, int]) -> None:
     assert dig(udp4, "+short", "www.example.com", "A").split() == ["192.0.2.1"]
     assert dig(udp4, "+short", "+tcp", "www.example.com", "AAAA").split() == ["2001:db8::1"]
     out = dig(udp4, "nonexistent.example.com", "A")
-    assert "status: NXDOMAIN" in out and "flags: qr rd ra;" in out
+    # dig sets AD in its questions (RFC 6840 §5.7): a validated denial answers with AD.
+    assert "status: NXDOMAIN" in out and "flags: qr rd ra ad;" in out
+    out = dig(udp4, "+noadflag", "www.example.org", "A")  # example.org is unsigned
+    assert "status: NOERROR" in out and "flags: qr rd ra;" in out
     out = dig(udp4, "big.example.com", "TXT")  # dig retries over TCP after TC
     assert "Truncated, retrying in TCP mode" in out and out.count("big record") >= 10
     out = dig(udp4, "host.lame.test", "A")

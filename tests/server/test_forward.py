@@ -33,6 +33,8 @@ def forwarding_config(lab: Lab, zones: list[tuple[str, str]]) -> str:
 root_hints = "{lab.root_hints_path}"
 upstream_port = {lab.port}
 upstream_allow = ["127.0.0.0/8"]
+# The lab's root is on loopback: validation asks it for the DS of each forward zone's apex.
+do_not_query_localhost = false
 forward_zones = [{table}]
 
 [dnssec]

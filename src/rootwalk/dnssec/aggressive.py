@@ -82,6 +82,17 @@ class DenialCache:
     def clear(self) -> None:
         self._zones.clear()
 
+    def flush(self, name: bytes) -> None:
+        """Forget the zones at or below ``name`` and the records of zones above it that
+        lie at or below it."""
+        for zone in list(self._zones):
+            if is_subdomain(zone, name):
+                del self._zones[zone]
+            elif is_subdomain(name, zone):
+                records = self._zones[zone].records
+                for owner in [o for o in records if is_subdomain(o, name)]:
+                    del records[owner]
+
     def learn(
         self,
         zone: bytes,

@@ -152,6 +152,8 @@ def nsec_denial(qname: bytes, qtype: int, nsecs: Sequence[RRset], zone: bytes) -
         if owner == qname:
             if type_in_bitmap(bitmap, qtype) or type_in_bitmap(bitmap, _CNAME):
                 return Proof(False, None, f"the NSEC at {to_text(qname)} lists the type")
+            if qtype != _DS and _parent_side(bitmap):
+                return Proof(False, None, _PARENT_SIDE.format("NSEC", to_text(qname)))
             if qtype == _DS and type_in_bitmap(bitmap, _NS) and not type_in_bitmap(bitmap, _SOA):
                 return Proof(True, Denial.INSECURE_DELEGATION, "NSEC: delegation without DS")
             return Proof(True, Denial.NODATA, f"NSEC at {to_text(qname)}: no such type")
@@ -181,6 +183,15 @@ def nsec_denial(qname: bytes, qtype: int, nsecs: Sequence[RRset], zone: bytes) -
     if any(_covers(canonical_key(r[0]), canonical_key(r[1]), wkey) for r in records):
         return Proof(True, Denial.NXDOMAIN, f"NSEC: no {to_text(qname)} and no wildcard")
     return Proof(False, None, f"no NSEC proves that {to_text(wildcard)} does not exist")
+
+
+# RFC 4035 §5.4, RFC 5155 §8.5: the record at a delegation point is the parent's; it speaks
+# for the DS (and NS) there, never for the types of the child zone's apex.
+_PARENT_SIDE = "the {} at {} is the parent's side of a zone cut: it denies only a DS"
+
+
+def _parent_side(bitmap: bytes) -> bool:
+    return type_in_bitmap(bitmap, _NS) and not type_in_bitmap(bitmap, _SOA)
 
 
 def _cut_above(owner: bytes, bitmap: bytes, qname: bytes) -> bool:
@@ -224,6 +235,8 @@ def nsec3_denial(qname: bytes, qtype: int, nsec3s: Sequence[RRset], zone: bytes)
     if exact is not None:
         if type_in_bitmap(exact.bitmap, qtype) or type_in_bitmap(exact.bitmap, _CNAME):
             return Proof(False, None, f"the NSEC3 of {to_text(qname)} lists the type")
+        if qtype != _DS and _parent_side(exact.bitmap):
+            return Proof(False, None, _PARENT_SIDE.format("NSEC3", to_text(qname)))
         if qtype == _DS and type_in_bitmap(exact.bitmap, _NS):
             return Proof(True, Denial.INSECURE_DELEGATION, "NSEC3: delegation without DS")
         return Proof(True, Denial.NODATA, f"NSEC3 of {to_text(qname)}: no such type")

@@ -241,6 +241,24 @@ class Validator:
                 return nta
         return None
 
+    def flush(self, zone: bytes | None = None) -> int:
+        """Forget validated keys, DS sets and NSEC/NSEC3 records at or below ``zone`` (all of
+        them for None): ``ctl flush-zone`` and ``flush-all``, as Unbound flushes its key
+        cache with them. Returns how many zones' keys went."""
+        if zone is None:
+            n = len(self.keys)
+            self.keys.clear()
+            self._ds.clear()
+            self.denials.clear()
+            return n
+        gone = [z for z in self.keys if is_subdomain(z, zone)]
+        for z in gone:
+            del self.keys[z]
+        for z in [z for z in self._ds if is_subdomain(z, zone)]:
+            del self._ds[z]
+        self.denials.flush(zone)
+        return len(gone)
+
     def synthesise(self, qname: bytes, qtype: int) -> Synthesised | None:
         """A negative answer from validated NSEC/NSEC3 records (RFC 8198), or None."""
         if not self.config.aggressive_nsec or self.negative_anchor_above(qname) is not None:
@@ -591,8 +609,15 @@ class Validator:
                 f"cut ({p.reason})",
             )
         if r.rcode == NXDOMAIN:
-            return self._bogus(
-                zone, EDE.DNSSEC_BOGUS, f"{to_text(zone)} signs records but does not exist"
+            # The parent proves the name does not exist, so no DS either: whatever answers
+            # for it (a forward zone for an internal name, say) is unsigned, as Unbound does.
+            return self._remember(
+                KeyEntry(
+                    zone,
+                    Security.INSECURE,
+                    f"{to_text(zone)} does not exist in its parent: no DS, so insecure",
+                    now + _key_ttl(3600),
+                )
             )
         ede, why = _sub_failure(r, f"no DS for {to_text(zone)}")
         return self._bogus(zone, ede, why)

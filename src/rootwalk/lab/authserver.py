@@ -294,14 +294,15 @@ def _from_node(
             if r.rdtype not in _DNSSEC:
                 _add(zd, sec, ans.answer, owner, r, signed_as=signed_as)
         return None
-    if qtype == RdataType.RRSIG:  # asked for as data: every RRSIG at the name, one RRset
+    if qtype == RdataType.RRSIG:  # asked for as data: every RRSIG at the name
         sigs = [r for r in node.rdatasets if r.rdtype == RdataType.RRSIG]
         if sigs:
-            rrset = dns.rrset.RRset(owner, IN, RdataType.RRSIG)
+            # One RRset per covered type: dnspython keeps RRSIGs of different types apart.
             for r in sigs:
+                rrset = dns.rrset.RRset(owner, IN, RdataType.RRSIG, r.covers)
                 for rd in r:
                     rrset.add(rd, r.ttl)
-            ans.answer.append(rrset)
+                ans.answer.append(rrset)
             return None
     rds = node.get_rdataset(IN, qtype)
     if rds is not None:

@@ -38,6 +38,8 @@ def flush_zone(server: Server, text: str) -> str:
     wire = server.handler.wire
     before = len(wire)
     gone = server.resolver.cache.flush_zone(name)
+    if server.resolver.validator is not None:
+        server.resolver.validator.flush(name)
     return (
         f"ok\nremoved {gone.rrsets} rrsets, {gone.negative} negative answers and "
         f"{before - len(wire)} rendered answers at or below {to_text(name)}\n"

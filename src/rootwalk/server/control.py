@@ -423,7 +423,11 @@ class ControlService:
                 name = dns.name.from_text(args[0])
             except dns.exception.DNSException as exc:
                 return f"error: bad name {args[0]!r}: {exc}\n"
-            return f"ok\n{cache.flush(from_dns(name))} entries removed\n"
+            wire_name = from_dns(name)
+            validator = self.server.resolver.validator
+            if validator is not None:
+                validator.denials.flush(wire_name)
+            return f"ok\n{cache.flush(wire_name)} entries removed\n"
         if cmd == "flush-zone":
             if len(args) != 1:
                 return "error: usage: flush-zone NAME\n"
@@ -440,6 +444,8 @@ class ControlService:
         wire = len(self.server.handler.wire)
         gone = resolver.cache.flush_all()
         resolver.infra.clear()
+        if resolver.validator is not None:
+            resolver.validator.flush()
         return (
             f"ok\nremoved {gone.rrsets} rrsets, {gone.negative} negative answers, {wire} "
             f"rendered answers and {infra} server (RTT) entries\n"

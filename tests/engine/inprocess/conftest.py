@@ -47,7 +47,15 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
-def make_config(inlab: InLab, *, limits: Limits | None = None, **resolver: object) -> Config:
+def make_config(
+    inlab: InLab,
+    *,
+    limits: Limits | None = None,
+    aggressive_nsec: bool = True,
+    **resolver: object,
+) -> Config:
+    """``aggressive_nsec=False`` for scenarios that probe servers with new NXDOMAIN names,
+    which RFC 8198 would otherwise answer from cached NSEC records without asking."""
     assert inlab.root_hints_path is not None
     assert inlab.trust_anchor_path is not None
     return Config(
@@ -61,7 +69,9 @@ def make_config(inlab: InLab, *, limits: Limits | None = None, **resolver: objec
         # The socket scenarios' short per-try timeouts, kept so both read alike; in process
         # they cost no wall time.
         limits=limits or Limits(initial_timeout=0.3, max_timeout=0.5, total_timeout=4.0),
-        dnssec=DnssecConfig(trust_anchor_file=str(inlab.trust_anchor_path)),
+        dnssec=DnssecConfig(
+            trust_anchor_file=str(inlab.trust_anchor_path), aggressive_nsec=aggressive_nsec
+        ),
     )
 
 

@@ -46,9 +46,12 @@ def n(text: str) -> bytes:
     return from_text(text)
 
 
-def real_limits(inlab: InLab, clock: FakeClock, **resolver: object) -> Resolver:
+def real_limits(
+    inlab: InLab, clock: FakeClock, *, aggressive_nsec: bool = True, **resolver: object
+) -> Resolver:
     """A resolver with the shipped limits (timeouts, total budget), answered by the inlab."""
-    return make_resolver(inlab, clock, make_config(inlab, limits=Limits(), **resolver))
+    config = make_config(inlab, limits=Limits(), aggressive_nsec=aggressive_nsec, **resolver)
+    return make_resolver(inlab, clock, config)
 
 
 async def timed(
@@ -130,7 +133,7 @@ async def test_a_failed_or_odd_priming_response_falls_back_to_the_hints(
 async def test_a_misquestioned_reply_fails_that_server_at_once_and_is_remembered(
     inlab: InLab, clock: FakeClock, fault: Faults
 ) -> None:
-    resolver = real_limits(inlab, clock)
+    resolver = real_limits(inlab, clock, aggressive_nsec=False)  # every probe goes upstream
     await resolver.resolve(n("mail.example.com"), A)  # learn the delegation
     broken = inlab.server(EXAMPLE_COM[0])
     broken.faults = fault
@@ -181,7 +184,7 @@ async def test_a_zone_whose_servers_all_misquestion_fails_fast(
 async def test_one_dead_server_costs_one_initial_timeout_at_most(
     inlab: InLab, clock: FakeClock, fault: Faults
 ) -> None:
-    resolver = real_limits(inlab, clock)
+    resolver = real_limits(inlab, clock, aggressive_nsec=False)  # every probe goes upstream
     await resolver.resolve(n("mail.example.com"), A)
     dead = inlab.server(EXAMPLE_COM[0])
     dead.faults = fault

@@ -17,6 +17,7 @@ import dns.rrset
 from rootwalk.cache import Trust, address_text
 from rootwalk.clock import FakeClock
 from rootwalk.config import ForwardZone, Limits
+from rootwalk.dnssec.verify import Security
 from rootwalk.errors import EDE
 from rootwalk.lab import BOGUS_ADDRESS, Faults
 from rootwalk.lab.inprocess import InLab, LabTransport, Outcome
@@ -168,8 +169,12 @@ async def test_formerr_to_edns_retries_without_edns(inlab: InLab, resolver: Reso
     await ask(resolver, "www.example.com")
     for key in EXAMPLE_COM:
         inlab.server(key).faults = Faults(formerr_on_edns=True)
-    r = await ask(resolver, "mail.example.com")
-    assert addresses(r) == ["192.0.2.25"]
+    # Without OPT there is no DO and no RRSIG: a signed zone's answer cannot validate, so a
+    # client gets SERVFAIL (RRSIGs missing), and with CD the data itself (RFC 4035 §3.2.2).
+    r = await resolver.resolve(n("mail.example.com"), A)
+    assert r.rcode == dns.rcode.SERVFAIL and r.ede[0][0] == EDE.RRSIGS_MISSING
+    r = await resolver.resolve(n("mail.example.com"), A, cd=True)
+    assert addresses(r) == ["192.0.2.25"] and r.security is Security.BOGUS
     last = [q for k in EXAMPLE_COM for q in inlab.server(k).queries if not q.edns]
     assert last, "expected a retry without OPT"
 
@@ -187,7 +192,8 @@ async def test_servfail_and_lame_servers_fail_over(inlab: InLab, resolver: Resol
 async def test_timed_out_server_is_avoided_for_next_questions(
     inlab: InLab, clock: FakeClock
 ) -> None:
-    resolver = make_resolver(inlab, clock)
+    # Every probe must reach the servers: no NXDOMAIN from cached NSEC (RFC 8198) here.
+    resolver = make_resolver(inlab, clock, make_config(inlab, aggressive_nsec=False))
     await ask(resolver, "www.example.com")
     slow = inlab.server("ns1.example.com")
     slow.faults = Faults(silent=True)
@@ -374,9 +380,18 @@ async def test_forward_zone_sends_questions_to_the_given_servers(
     resolver = make_resolver(inlab, clock, forward_zones=(fwd,))
     r = await ask(resolver, "www.example.org")
     assert addresses(r) == ["192.0.2.50"]
-    # Neither the root nor org was walked: the root saw only the priming query (RFC 8109).
-    root_names = {q.qname.to_text() for k in ROOTS for q in inlab.server(k).queries}
-    assert root_names <= {"."} and inlab.server("ns1.nic.org").count() == 0
+    # The root and org were asked only what validation needs: the priming query (RFC 8109),
+    # the root's keys, and the DS of the forward zone's apex, which its parent answers
+    # (here a proof that example.org is an unsigned delegation).
+    root_asked = {(q.qname.to_text(), _t(q.qtype)) for k in ROOTS for q in inlab.server(k).queries}
+    assert root_asked <= {(".", "NS"), (".", "DNSKEY"), ("example.org.", "DS")}
+    org_asked = {(q.qname.to_text(), _t(q.qtype)) for q in inlab.server("ns1.nic.org").queries}
+    assert org_asked <= {("example.org.", "DS"), ("org.", "DNSKEY")}
+    assert r.security is Security.INSECURE
     assert inlab.server("ns1.example.net").count("www.example.org", "A") == 1
     r = await ask(resolver, "www.example.com")  # outside the forward zone: walked as usual
     assert addresses(r) == ["192.0.2.1"]
+
+
+def _t(rdtype: int) -> str:
+    return dns.rdatatype.to_text(dns.rdatatype.RdataType.make(rdtype))
