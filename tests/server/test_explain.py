@@ -186,13 +186,15 @@ def test_dig_explain_refused_to_clients_not_allowed_to_snoop(served: dict[str, A
 
 def test_walk_log_records_one_walk_for_coalesced_clients(served: dict[str, Any], lab: Lab) -> None:
     # Eight clients at once ask a name nobody asked before, while its zone's servers are slow:
-    # one resolution serves them all (the walk log's sink did not turn coalescing off), and
-    # exactly one walk is recorded for it.
+    # one resolution serves them all (the walk log's sink did not turn coalescing off), so
+    # exactly one walk is recorded for it. (A client late enough to miss it gets a cache hit:
+    # no walk either. The zone may see a retry when a loaded machine stretches the delay past
+    # the first timeout, so its count only shows that the clients did not walk one each.)
     at = where(served)
     from rootwalk.lab import Faults
 
     for name in ("ns1.example.com", "ns2.example.com"):
-        lab.server(name).faults = Faults(delay=0.3)
+        lab.server(name).faults = Faults(delay=0.15)
     lab.reset_counters()
     answers: list[dns.message.Message] = []
     try:
@@ -208,7 +210,7 @@ def test_walk_log_records_one_walk_for_coalesced_clients(served: dict[str, Any],
         lab.clear_faults()
     assert len(answers) == 8 and all(a.answer for a in answers)
     zone = [lab.server(n) for n in ("ns1.example.com", "ns2.example.com")]
-    assert sum(s.count(name="c1.example.com", qtype="A") for s in zone) == 1
+    assert sum(s.count(name="c1.example.com", qtype="A") for s in zone) <= 2
     status, body = api(served, "/api/walks?limit=1000")
     mine = [w for w in body["walks"] if w["name"] == "c1.example.com." and w["type"] == "A"]
     assert status == 200 and len(mine) == 1 and mine[0]["rcode"] == "NOERROR"
