@@ -297,8 +297,9 @@ class ServerConfig:
     # ADDR:PORT of a Prometheus /metrics HTTP endpoint (and GET /api/explain); empty: off.
     metrics_listen: str = ""
     # The walk log (server/walks.py): the last N resolutions that walked, step by step, for
-    # `rootwalk ctl explain`, /api/explain and the dashboard. 0: off (no trace is built).
-    record_walks: int = 256
+    # `rootwalk ctl explain`, /api/explain and the dashboard. 0: off (no trace is built):
+    # recording costs 3-23 % of a cold resolution's CPU (docs/explain.md), so it is opt-in.
+    record_walks: int = 0
     # Rebinding protection (server/rebind.py, Unbound's private-address): A/AAAA records with
     # these networks' addresses are removed from answers for names outside private_domains
     # (and outside the forward zones). Empty: off, as Unbound.

@@ -44,7 +44,7 @@ def served(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[
         f'control_socket = "{sock}"\nmetrics_listen = "127.0.0.1:0"\n'
         f'blocklists = ["{block}"]\nhosts_file = "{hosts}"\n'
         'local_data = ["nas.home.arpa A 10.0.0.2", "nas.home.arpa TXT \\"the nas\\""]\n'
-        f'access_control = ["{OTHER}/32 allow"]\n'
+        f'access_control = ["{OTHER}/32 allow"]\nrecord_walks = 256\n'
     )
     proc = start_server(lab, tmp, extra, listen=["127.0.0.1:0"])
     found = proc.find(r"metrics on http://(\S+)/metrics")
