@@ -294,8 +294,12 @@ class ServerConfig:
     # Unix socket for `rootwalk ctl` (stats, flush, dump-cache, reload). Empty: `rootwalk
     # serve` picks control.sock in its run directory (rootwalk/paths.py); "off": none.
     control_socket: str = ""
-    # ADDR:PORT of a Prometheus /metrics HTTP endpoint; empty: off.
+    # ADDR:PORT of a Prometheus /metrics HTTP endpoint (and GET /api/explain); empty: off.
     metrics_listen: str = ""
+    # The walk log (server/walks.py): the last N resolutions that walked, step by step, for
+    # `rootwalk ctl explain`, /api/explain and the dashboard. 0: off (no trace is built):
+    # recording costs 3-23 % of a cold resolution's CPU (docs/explain.md), so it is opt-in.
+    record_walks: int = 0
     # Rebinding protection (server/rebind.py, Unbound's private-address): A/AAAA records with
     # these networks' addresses are removed from answers for names outside private_domains
     # (and outside the forward zones). Empty: off, as Unbound.
@@ -577,6 +581,8 @@ def _validate_server(s: ServerConfig, source: str) -> None:
         raise ConfigError(f"{source}: 'server.client_deadline' must be more than 0, at most 60 s")
     if s.shutdown_timeout < 0:
         raise ConfigError(f"{source}: 'server.shutdown_timeout' must not be negative")
+    if not 0 <= s.record_walks <= 100_000:
+        raise ConfigError(f"{source}: 'server.record_walks' must be 0 (off) to 100000")
     if not 512 <= s.edns_payload <= 65535:
         raise ConfigError(f"{source}: 'server.edns_payload' must be 512..65535")
     if s.log_level.lower() not in LOG_LEVELS:

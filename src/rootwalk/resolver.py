@@ -31,8 +31,10 @@ import dataclasses
 import functools
 import logging
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import dns.name
 
@@ -43,14 +45,14 @@ from rootwalk.dnssec.validator import Security, Validator
 from rootwalk.errors import EDE, ResolverError
 from rootwalk.hints import load_hints
 from rootwalk.iterator import Iterator
-from rootwalk.resolution import Question, Result, TraceSink
+from rootwalk.resolution import Question, Result, TraceEvent, TraceSink
 from rootwalk.selection import ServerSelector
 from rootwalk.transport import DnsTransport, Transport
 from rootwalk.wire.names import from_dns
 
 SERVFAIL, NXDOMAIN = 2, 3
 
-__all__ = ["Resolver"]
+__all__ = ["Resolver", "WalkRecorder"]
 
 log = logging.getLogger("rootwalk.resolver")
 
@@ -61,6 +63,23 @@ _Key = Question
 # Questions whose refresh failed, remembered for the failure recheck timer; beyond this many
 # the oldest is forgotten (its next question tries the authorities again, which is safe).
 _FAILED_MAX = 10_000
+
+
+class WalkRecorder(Protocol):
+    """Where walks go when they are recorded (server/walks.py ``WalkLog``): once per
+    resolution that was not a pure cache hit, with its steps, so that a walk shared by
+    coalesced clients is recorded once."""
+
+    def record(
+        self,
+        question: Question,
+        started: float,
+        duration: float,
+        events: Sequence[TraceEvent],
+        result: Result,
+        *,
+        refresh: bool = False,
+    ) -> None: ...
 
 
 @dataclass(eq=False)
@@ -122,6 +141,8 @@ class Resolver:
         self._prefetching: dict[_Key, asyncio.Task[None]] = {}
         self.prefetches = 0  # started
         self.prefetches_skipped = 0  # not started: no room under limits.max_resolutions
+        # The walk log (server.record_walks): None records nothing and costs nothing.
+        self.walks: WalkRecorder | None = None
 
     @property
     def resolutions_in_progress(self) -> int:
@@ -244,11 +265,19 @@ class Resolver:
 
     async def _refresh(self, question: Question) -> None:
         self.resolutions_started += 1
+        walks = self.walks
+        events: list[TraceEvent] = []
+        began, t0 = self.clock.now(), self.clock.monotonic()
         try:
-            await self.iterator.resolve(question, refresh=True)
+            result = await self.iterator.resolve(
+                question, events.append if walks is not None else None, refresh=True
+            )
         except ResolverError as exc:
             # The cached answer stays until it expires (and then serve-stale may use it).
             log.info("prefetch of %s failed: %s", question, exc.reason)
+            result = Result(SERVFAIL, ede=[(int(exc.ede), exc.reason)])
+        if walks is not None:
+            walks.record(question, began, self.clock.monotonic() - t0, events, result, refresh=True)
 
     def prefetching(self) -> list[asyncio.Task[None]]:
         """The prefetches in progress (tests wait for them; shutdown cancels them)."""
@@ -340,6 +369,28 @@ class Resolver:
         )
 
     async def _resolve(self, question: Question, trace: TraceSink | None) -> Result:
+        walks = self.walks
+        if walks is None:
+            return await self._walk(question, trace)
+        # The walk log sees every step of the shared walk: a resolver-level sink, so that
+        # recording never turns coalescing off (only a caller's own trace does).
+        events: list[TraceEvent] = []
+        if trace is None:
+            sink: TraceSink = events.append
+        else:
+            outer = trace
+
+            def sink(ev: TraceEvent) -> None:
+                events.append(ev)
+                outer(ev)
+
+        began, t0 = self.clock.now(), self.clock.monotonic()
+        result = await self._walk(question, sink)
+        if not result.from_cache:  # a pure cache hit took no walk
+            walks.record(question, began, self.clock.monotonic() - t0, events, result)
+        return result
+
+    async def _walk(self, question: Question, trace: TraceSink | None) -> Result:
         self.resolutions_started += 1
         try:
             result = await self.iterator.resolve(question, trace)

@@ -33,6 +33,7 @@ import dns.zone
 from rootwalk.lab import signing, synth
 from rootwalk.lab.authserver import AuthServer, ZoneData
 from rootwalk.lab.faults import Faults
+from rootwalk.lab.web import WebServer, web_address
 
 __all__ = [
     "DEFAULT_NET",
@@ -304,6 +305,7 @@ class Lab(ServerDirectory):
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._tmpdir: Path | None = None
+        self.web: WebServer | None = None  # web.example.com's page (lab/web.py)
 
     def __repr__(self) -> str:
         state = "running" if self.running else "stopped"
@@ -347,8 +349,9 @@ class Lab(ServerDirectory):
                 AuthServer(s.address, port, s.name, world.server_zones[s.address], s.aliases)
                 for s in world.servers
             ]
+            site = WebServer(web_address(net), port)
             try:
-                self._launch(servers)
+                self._launch([*servers, site])
             except OSError as e:
                 if e.errno == errno.EADDRINUSE and attempt + 1 < tries:
                     log.debug("lab: %s, trying other random choices", e)
@@ -356,6 +359,7 @@ class Lab(ServerDirectory):
                 raise
             self.net, self.port, self.world = net, port, world
             self._index(servers)
+            self.web = site
             self._tmpdir = Path(tempfile.mkdtemp(prefix="rootwalk-lab-"))
             self.root_hints_path.write_text(self.root_hints_text, encoding="utf-8")
             self.trust_anchor_path.write_text(self.trust_anchor_text, encoding="utf-8")
@@ -363,7 +367,7 @@ class Lab(ServerDirectory):
             return self
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _launch(self, servers: list[AuthServer]) -> None:
+    def _launch(self, servers: list[AuthServer | WebServer]) -> None:
         loop = asyncio.new_event_loop()
         ready = threading.Event()
         failure: list[BaseException] = []

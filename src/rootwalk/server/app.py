@@ -52,6 +52,7 @@ from rootwalk.server.inflight import Inflight
 from rootwalk.server.local import LocalPolicy, blocklist_error, blocklist_spec
 from rootwalk.server.tcp import TcpService
 from rootwalk.server.udp import UdpProtocol
+from rootwalk.server.walks import WalkLog
 
 __all__ = ["BindError", "Listener", "Server", "bind_all", "bind_metrics", "configure_logging"]
 
@@ -309,8 +310,12 @@ class Server:
         self.metrics_sock = metrics_sock
         self.control_sock = control_sock
         self.resolver = resolver or Resolver(config)
+        # The walk log (server.record_walks), read by ctl explain, /api/explain, the dashboard.
+        if config.server.record_walks:
+            self.resolver.walks = WalkLog(config.server.record_walks)
         # An empty blocklist for now: start() loads the real one without blocking the loop.
         self.handler = Handler(self.resolver, config, Blocklist())
+        self.handler.explainer = self._explain_lines  # explain.rootwalk.arpa (dig)
         self.inflight = Inflight(
             config.server.max_inflight, self.handler.stats, config.limits.jostle_timeout
         )
@@ -434,6 +439,11 @@ class Server:
         if self.announce:
             log.info("stopped")
 
+    async def _explain_lines(self, name: str, rdtype: str) -> list[str]:
+        from rootwalk.server.explain import explain
+
+        return (await explain(self, name, rdtype)).lines()
+
     # -- reload -----------------------------------------------------------------------------
 
     async def reload(self) -> tuple[bool, str]:
@@ -535,7 +545,14 @@ class Server:
         Returns (and logs) what waits for a restart."""
         old = self.config
         warnings: list[str] = []
-        fixed = ("listen", "freebind", "workers", "control_socket", "metrics_listen")
+        fixed = (
+            "listen",
+            "freebind",
+            "workers",
+            "control_socket",
+            "metrics_listen",
+            "record_walks",
+        )
         for key in fixed:
             if getattr(new.server, key) != getattr(old.server, key):
                 warnings.append(f"server.{key} applies at the next restart only")

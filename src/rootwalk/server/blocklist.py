@@ -695,3 +695,85 @@ def _kept(path: str) -> str:
     except OSError:
         return "no copy yet: the list is empty until a download succeeds"
     return "keeping the copy of " + time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(when))
+
+
+# -- which list and which line (``rootwalk ctl explain``) ------------------------------------
+#
+# The lookup structures keep no line numbers: 10 bytes a name for a million names is memory
+# every question would pay for, while the question "which line blocks this?" is asked by an
+# operator now and then. So the lines are found on demand, by reading the lists again (the
+# caller runs this in a thread). One C-speed regex pass over each file finds the lines that
+# mention the name or one of its parents; only those, and pattern lines when a pattern is what
+# matched, are parsed one by one with ``parse_list``, so the answer uses the same syntax rules
+# as the lists in force.
+
+
+@dataclass(frozen=True)
+class EntryLine:
+    """A list line that speaks for a name: ``key`` (server.blocklists / server.allowlists),
+    ``index`` in it, ``source`` (path or URL), ``path`` read, 1-based ``line``, its text, and
+    whether it blocks or allows (an allowlist line, or an ``@@`` exception)."""
+
+    key: str
+    index: int
+    source: str
+    path: str
+    line: int
+    text: str
+    allows: bool
+
+
+def _entry_matches(entries: Entries, name: str) -> bool:
+    labels = name.split(".")
+    suffixes = [".".join(labels[i:]) for i in range(len(labels))]
+    if any(s in entries.names for s in suffixes):
+        return True
+    if any(s in entries.wild for s in suffixes[1:]):
+        return True
+    return any(re.search(p, name, re.IGNORECASE) for p in entries.regex)
+
+
+def _pattern_line(line: str) -> bool:
+    return "*" in line or not _REGEX_CHARS.isdisjoint(line) or "/" in line
+
+
+def find_entries(
+    lists: Sequence[tuple[str, int, str, str]], name: str, *, patterns: bool, limit: int = 20
+) -> list[EntryLine]:
+    """The lines of ``lists`` ((key, index, source, path to read)) that block or allow
+    ``name`` (lowercase, no final dot). ``patterns``: also parse every line that may be a
+    wildcard or regex entry (when a pattern decided). Unreadable files are skipped."""
+    labels = name.split(".")
+    suffixes = [".".join(labels[i:]) for i in range(len(labels))]
+    mention = re.compile(
+        "(?<![a-z0-9_-])(?:" + "|".join(re.escape(s) for s in suffixes) + ")(?![a-z0-9_-])",
+        re.IGNORECASE,
+    )
+    found: list[EntryLine] = []
+    for key, index, source, path in lists:
+        try:
+            text = Path(path).read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        allowlist = key == "server.allowlists"
+        starts: set[int] = set()
+        for m in mention.finditer(text):
+            starts.add(text.rfind("\n", 0, m.start()) + 1)
+        if patterns:
+            pos = 0
+            for line in text.splitlines(keepends=True):
+                if _pattern_line(line):
+                    starts.add(pos)
+                pos += len(line)
+        for start in sorted(starts):
+            end = text.find("\n", start)
+            line = text[start : end if end >= 0 else len(text)].rstrip("\r")
+            block, allow = Entries(), Entries()
+            parse_list(line, allow if allowlist else block, allow)
+            if _entry_matches(block, name) or _entry_matches(allow, name):
+                number = text.count("\n", 0, start) + 1
+                allows = allowlist or not _entry_matches(block, name)
+                found.append(EntryLine(key, index, source, path, number, line.strip(), allows))
+                if len(found) >= limit:
+                    return found
+    return found

@@ -78,7 +78,7 @@ def add_parsers(sub: Any) -> None:
     t = sub.add_parser(
         "ctl",
         help="control a running server: stats, flush NAME, flush-zone NAME, flush-all, "
-        "dump-cache [FILE], load-cache FILE, reload",
+        "dump-cache [FILE], load-cache FILE, reload, explain NAME [TYPE]",
         description="Send one command to a running `rootwalk serve` over its control socket.",
     )
     t.add_argument(
@@ -99,11 +99,13 @@ def add_parsers(sub: Any) -> None:
             "dump-cache",
             "load-cache",
             "reload",
+            "explain",
         ],
         help="stats | flush NAME | flush-zone NAME | flush-all | dump-cache [FILE] | "
-        "load-cache FILE | reload",
+        "load-cache FILE | reload | explain NAME [TYPE] (docs/explain.md)",
     )
     t.add_argument("ctl_args", nargs="*", metavar="ARG")
+    t.add_argument("--json", action="store_true", help="explain: print the JSON form")
     t.set_defaults(func=run_ctl)
 
 
@@ -360,6 +362,8 @@ def run_ctl(args: argparse.Namespace) -> int:
     if args.ctl_command in ("dump-cache", "load-cache"):
         # The server's working directory is not ours: send the file as an absolute path.
         ctl_args = [os.path.abspath(a) for a in ctl_args]
+    if args.ctl_command == "explain" and args.json:
+        ctl_args.append("json")
     command = " ".join([args.ctl_command, *ctl_args])
     try:
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:

@@ -5,13 +5,15 @@ is ``ok`` or ``error: ...`` on the first line and details after it. File permiss
 socket are the access control (mode 0600: the user rootwalk runs as, and root).
 
 Commands: ``stats``, ``flush NAME``, ``flush-zone NAME``, ``flush-all``, ``dump-cache``,
-``dump-cache FILE``, ``load-cache FILE``, ``reload`` (the cache ones: server/cachectl.py).
+``dump-cache FILE``, ``load-cache FILE``, ``reload`` (the cache ones: server/cachectl.py),
+``explain NAME [TYPE] [json]`` (server/explain.py).
 
 One server owns a control socket: a second instance configured with the same path refuses to
 start (``bind_control``) instead of taking it over, and a server only ever removes the socket
 file it created itself (same device and inode), so it cannot remove another's.
 
-Metrics: ``GET /metrics`` on ``server.metrics_listen``, in the Prometheus text format 0.0.4.
+Metrics: ``GET /metrics`` on ``server.metrics_listen``, in the Prometheus text format 0.0.4;
+the same listener serves the JSON API (server/api.py: ``/api/explain``, ``/api/walks``).
 """
 
 from __future__ import annotations
@@ -387,6 +389,10 @@ class ControlService:
                 reply = f"ok\n{message}\n" if ok else f"error: {message}\n"
             elif cmd.lower() == "dump-cache" and rest.strip():  # a file: written in a thread
                 reply = await cachectl.dump_cache(self.server, rest.strip())
+            elif cmd.lower() == "explain":  # may walk: awaited, never blocks the loop
+                from rootwalk.server.explain import explain_text
+
+                reply = await explain_text(self.server, rest.split())
             elif cmd.lower() == "load-cache":
                 path = rest.strip()
                 reply = (
@@ -494,7 +500,14 @@ class MetricsService:
                 request = await reader.readline()
                 while (await reader.readline()).strip():
                     pass  # headers: ignored
-            writer.write(http_reply(request, lambda: metrics_text(self.server)))
+            from rootwalk.server import api
+
+            peer = writer.get_extra_info("peername")
+            client = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+            reply = await api.dispatch(self.server, request, client)
+            if reply is None:
+                reply = http_reply(request, lambda: metrics_text(self.server))
+            writer.write(reply)
             await writer.drain()
         except (TimeoutError, ConnectionError, ValueError):
             pass

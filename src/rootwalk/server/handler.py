@@ -30,6 +30,11 @@ Choices, with the RFC or the resolver they follow (docs/nameserver.md repeats th
   When the answer is not cached, a referral to the closest cached zone cut (its NS set in the
   authority section, the servers' cached addresses in the additional section), as Unbound's
   answer_norec_from_cache; with no cut cached at all, SERVFAIL with EDE 0 "not in cache".
+* ``rootwalk.arpa`` is local-only, never sent upstream: ``NAME.explain.rootwalk.arpa`` TXT
+  (``NAME._TYPE.explain.rootwalk.arpa`` for another type than A) answers the explanation of
+  NAME TYPE (server/explain.py), one TXT record a line, to clients whose access is
+  ``allow_snoop``; REFUSED with EDE 18 to others (it tells what others have looked up, as RD=0
+  questions do). Other names below rootwalk.arpa: NXDOMAIN; other types: NODATA.
 * Any unexpected exception: SERVFAIL, logged with its traceback; never raised to the loop.
 """
 
@@ -41,7 +46,7 @@ import struct
 import time
 from bisect import bisect_left
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -57,6 +62,7 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 from dns.rdatatype import RdataType
+from dns.rdtypes.ANY.TXT import TXT
 
 from rootwalk.cache import CacheView
 from rootwalk.clock import Clock
@@ -131,6 +137,15 @@ _HINFO_TTL = 3600
 _ACL_SEEN_MAX = 4096
 _EDE_TEXT_MAX = 200
 _RFC8482_HINFO = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.HINFO, '"RFC8482" ""')
+# The local-only zone of rootwalk's own names (RFC 6761 §3-like "never leaves this resolver";
+# .arpa is the infrastructure domain, and nobody else may be delegated rootwalk.arpa).
+ROOTWALK_ARPA = dns.name.from_text("rootwalk.arpa.")
+EXPLAIN_ZONE = dns.name.from_text("explain.rootwalk.arpa.")
+_ROOTWALK_ARPA_WIRE = b"\x08rootwalk\x04arpa\x00"
+_EXPLAIN_HELP = (
+    "ask TXT NAME.explain.rootwalk.arpa (type A) or NAME._TYPE.explain.rootwalk.arpa "
+    "(e.g. www.example.com._aaaa.explain.rootwalk.arpa); docs/explain.md"
+)
 
 
 class ResolverLike(Protocol):
@@ -187,6 +202,9 @@ class Handler:
         self._seen = self.wire.seen.get
         self._now = resolver.clock.now
         self.ratelimit: ClientRateLimit | None = None
+        # NAME, TYPE -> the explanation's lines (server/explain.py), set by the server;
+        # None: explain.rootwalk.arpa says it is not available.
+        self.explainer: Callable[[str, str], Awaitable[list[str]]] | None = None
         self.configure(config, blocklist=blocklist)
 
     def configure(
@@ -436,6 +454,8 @@ class Handler:
         if qtype in _SPECIAL_TYPES:
             return _NOT_PLAIN
         name = key[:-3] + b"\x00"
+        if name.endswith(_ROOTWALK_ARPA_WIRE):
+            return _NOT_PLAIN  # rootwalk's own names: answered by _decide, never walked
         local = self.local
         if (
             local is not None
@@ -533,6 +553,8 @@ class Handler:
             )
         if qtype in _NOTIMP_TYPES:
             return Reply(dns.rcode.NOTIMP)
+        if qname.is_subdomain(ROOTWALK_ARPA):
+            return await self._rootwalk_arpa(qname, qtype, action)
         any_query = qtype == dns.rdatatype.ANY
         ask = dns.rdatatype.A if any_query else qtype
         local = self.local.answer(qname, ask) if self.local is not None else None
@@ -562,6 +584,37 @@ class Handler:
         if any_query:
             reply = _minimal_any(qname, reply)
         return reply
+
+    async def _rootwalk_arpa(self, qname: dns.name.Name, qtype: RdataType, action: Action) -> Reply:
+        """rootwalk.arpa: local-only, never resolved (see the module docstring)."""
+        if action is not Action.ALLOW_SNOOP:
+            why = "explain.rootwalk.arpa answers only clients allowed to snoop (allow_snoop)"
+            return Reply(dns.rcode.REFUSED, ede=[(EDE.PROHIBITED, why)], cache="local")
+        if not qname.is_subdomain(EXPLAIN_ZONE):
+            return Reply(dns.rcode.NXDOMAIN, cache="local")
+        if qtype != dns.rdatatype.TXT:
+            return Reply(dns.rcode.NOERROR, cache="local")
+        if qname == EXPLAIN_ZONE:
+            lines = [_EXPLAIN_HELP]
+        elif self.explainer is None:
+            lines = ["explanations are not available in this server"]
+        else:
+            labels = list(qname.relativize(EXPLAIN_ZONE).labels)
+            rdtype = "A"
+            # A TLD never starts with "_", so a last label "_aaaa" can only be a type.
+            if len(labels) > 1 and labels[-1].startswith(b"_"):
+                rdtype = labels.pop().decode("ascii", "replace")[1:]
+            name = dns.name.Name([*labels, b""]).to_text()
+            try:
+                lines = await self.explainer(name, rdtype)
+            except ValueError as exc:
+                lines = [f"error: {exc}"]
+        rdatas = [
+            TXT(dns.rdataclass.IN, dns.rdatatype.TXT, _txt_strings(f"{i:02d} {line}"))
+            for i, line in enumerate(lines, start=1)
+        ]
+        rrset = dns.rrset.from_rdata_list(qname, 0, rdatas)  # TTL 0: never kept by anyone
+        return Reply(dns.rcode.NOERROR, [rrset], cache="local")
 
     def _filter_private(self, result: Result) -> Result:
         """``result`` without the private addresses of public names (server/rebind.py)."""
@@ -756,6 +809,12 @@ def _minimal_any(qname: dns.name.Name, reply: Reply) -> Reply:
         if rrset.rdtype == dns.rdatatype.SOA:
             ttl = min(ttl, rrset.ttl)
     return Reply(reply.rcode, [dns.rrset.from_rdata(qname, ttl, hinfo)], [], reply.ede, reply.cache)
+
+
+def _txt_strings(line: str) -> list[bytes]:
+    """A line as TXT character-strings of at most 255 bytes each (RFC 1035 §3.3.14)."""
+    data = line.encode("utf-8", "replace")
+    return [data[i : i + 255] for i in range(0, len(data), 255)] or [b""]
 
 
 def _client(peer: Sequence[Any]) -> str:
