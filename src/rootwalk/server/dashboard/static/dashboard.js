@@ -89,7 +89,7 @@ function drawChart() {
     kids.push(svg("text", { x: L - 4, y: y(v) + 4, "text-anchor": "end", "font-size": 11, fill: "#6b7280" }, v < 10 ? v.toFixed(1) : Math.round(v)));
   }
   for (const m of range === "ten" ? [60, 45, 30, 15, 0] : [10, 8, 6, 4, 2, 0]) {
-    kids.push(svg("text", { x: x(now - m * 60), y: H - 4, "text-anchor": "middle", "font-size": 11, fill: "#6b7280" }, m ? `-${m} min` : "now"));
+    kids.push(svg("text", { x: x(now - m * 60), y: H - 4, "text-anchor": m ? "middle" : "end", "font-size": 11, fill: "#6b7280" }, m ? `-${m} min` : "now"));
   }
   for (const [k, color] of SERIES) {
     const d = pts.filter((p) => now - p.t <= span)
@@ -184,7 +184,7 @@ function drawWalk(w) {
   for (const h of hops) {
     if (!h.asked) continue;
     const key = `${h.server}|${h.address}`;
-    if (!(key in laneOf)) { laneOf[key] = lanes.length; lanes.push({ key, title: h.zone ?? "", sub: `${h.server ?? "?"}`, addr: h.address }); }
+    if (!(key in laneOf)) { laneOf[key] = lanes.length; lanes.push({ key, title: h.zone === "." ? "root (.)" : h.zone ?? "", sub: `${h.server ?? "?"}`, addr: h.address }); }
   }
   const LW = 170, top = 70, step = 34;
   const W = Math.max(700, lanes.length * LW);
