@@ -131,7 +131,8 @@ async function refreshTop() {
 async function refreshUpstreams() {
   const r = await getJSON("/api/upstreams");
   if (!r.ok) return;
-  const rows = r.body.servers.map((s) => el("tr", { "data-address": s.address },
+  const rows = r.body.servers.map((s) => el("tr", { "data-address": s.address, "data-zone": s.zone ?? "",
+      "data-server": s.server ?? "", "data-backed-off": String(s.backed_off) },
     el("td", {}, s.zone ?? "?"), el("td", {}, s.server ?? "?"), el("td", {}, s.address),
     el("td", { class: "num" }, s.srtt_ms == null ? "–" : ms(s.srtt_ms) + " ms"),
     el("td", { class: "num" }, s.timeouts),
@@ -163,7 +164,11 @@ function renderTail() {
 }
 function addTail(rows) {
   if (!rows || !rows.length) return;
-  if (state.paused) { state.held.push(...rows); state.held = state.held.slice(-500); renderTail(); return; }
+  if (state.paused) {  // rows stay still while paused (to read, or to click one)
+    state.held.push(...rows); state.held = state.held.slice(-500);
+    document.getElementById("tail-held").textContent = `paused, ${state.held.length} new`;
+    return;
+  }
   state.tail.push(...rows);
   state.tail = state.tail.slice(-500);
   renderTail();
