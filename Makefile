@@ -20,13 +20,21 @@ demo: $(STAMP)
 run: $(STAMP)
 	$(BIN)/rootwalk serve $(ARGS)
 
-# Debian packages the tests use as real clients (dig). Installed when missing and we are root
-# with apt-get; otherwise the tests that need them skip and say why.
+# Debian packages the tests use as real clients (dig; chromium and chromedriver for the
+# dashboard). Installed when missing and we are root with apt-get; otherwise the tests that
+# need them skip and say why.
 sysdeps:
 	@if ! command -v dig >/dev/null && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	  echo "installing bind9-dnsutils (dig) for the client tests"; \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq bind9-dnsutils \
 	    >/dev/null) || echo "warning: could not install dig; its tests will skip" >&2; \
+	fi
+	@if ! { command -v chromium && command -v chromedriver; } >/dev/null && [ "$$(id -u)" = 0 ] \
+	  && command -v apt-get >/dev/null; then \
+	  echo "installing chromium and chromium-driver for the dashboard's browser tests"; \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium \
+	    chromium-driver >/dev/null) || echo "warning: could not install chromium; the browser \
+	    tests will skip" >&2; \
 	fi
 
 test: $(STAMP) sysdeps

@@ -300,6 +300,10 @@ class ServerConfig:
     # `rootwalk ctl explain`, /api/explain and the dashboard. 0: off (no trace is built):
     # recording costs 3-23 % of a cold resolution's CPU (docs/explain.md), so it is opt-in.
     record_walks: int = 0
+    # ADDR:PORT of the live dashboard (docs/dashboard.md); empty: off. Meant for loopback:
+    # any other address needs dashboard_token, which every request must then carry.
+    dashboard_listen: str = ""
+    dashboard_token: str = ""
     # Rebinding protection (server/rebind.py, Unbound's private-address): A/AAAA records with
     # these networks' addresses are removed from answers for names outside private_domains
     # (and outside the forward zones). Empty: off, as Unbound.
@@ -636,6 +640,39 @@ def _validate_server(s: ServerConfig, source: str) -> None:
             raise ConfigError(
                 f"{source}: 'server.metrics_listen' {s.metrics_listen!r}: {exc}"
             ) from None
+    _validate_dashboard(s, source)
+
+
+#: The shortest ``server.dashboard_token`` taken: it is the only lock on a dashboard that
+#: other machines can reach (and that dashboard can start walks).
+DASHBOARD_TOKEN_MIN = 16
+
+
+def _validate_dashboard(s: ServerConfig, source: str) -> None:
+    if s.dashboard_token and (
+        len(s.dashboard_token) < DASHBOARD_TOKEN_MIN
+        or not s.dashboard_token.isascii()
+        or not s.dashboard_token.isprintable()
+        or " " in s.dashboard_token
+    ):
+        raise ConfigError(
+            f"{source}: 'server.dashboard_token' must be at least {DASHBOARD_TOKEN_MIN} "
+            "printable ASCII characters without spaces (e.g. the output of "
+            "`openssl rand -hex 16`)"
+        )
+    if not s.dashboard_listen:
+        return
+    try:
+        host, _port = parse_listen(s.dashboard_listen)
+    except ValueError as exc:
+        raise ConfigError(
+            f"{source}: 'server.dashboard_listen' {s.dashboard_listen!r}: {exc}"
+        ) from None
+    if not ipaddress.ip_address(host.split("%", 1)[0]).is_loopback and not s.dashboard_token:
+        raise ConfigError(
+            f"{source}: 'server.dashboard_listen' {s.dashboard_listen!r} is not a loopback "
+            "address: set server.dashboard_token to serve the dashboard to other machines"
+        )
 
 
 def _validate_lan_guards(s: ServerConfig, source: str) -> None:

@@ -27,6 +27,8 @@ RTT_BAND = 0.400
 # How long a server that refused/failed/was lame for a zone is avoided for that zone.
 LAME_TTL = 300.0
 MAX_BACKOFF = 120.0
+# Addresses whose last (name, zone) ``choose`` remembers (the infrastructure cache's size).
+_CHOSEN_MAX = 10_000
 
 
 class Feedback(enum.Enum):
@@ -59,6 +61,10 @@ class ServerSelector:
         self.clock = clock
         self.limits = limits
         self.rng = rng or random.Random()
+        # address -> (name server name, zone) of its last choice: the infrastructure cache
+        # keys servers by address only, and the dashboard shows which zone a server was
+        # asked for. Bounded like the infrastructure cache; one dict store per upstream query.
+        self.chosen_for: dict[str, tuple[bytes, bytes | None]] = {}
 
     def score(self, address: str, zone: bytes | None = None) -> float:
         """Expected cost of asking ``address``: lower is better."""
@@ -81,7 +87,11 @@ class ServerSelector:
         scored = [(self.score(t.address, zone), t) for t in candidates]
         best = min(s for s, _ in scored)
         band = [t for s, t in scored if s <= best + RTT_BAND]
-        return band[0] if len(band) == 1 else self.rng.choice(band)
+        chosen = band[0] if len(band) == 1 else self.rng.choice(band)
+        if len(self.chosen_for) >= _CHOSEN_MAX:
+            self.chosen_for.clear()
+        self.chosen_for[chosen.address] = (chosen.ns_name, zone)
+        return chosen
 
     def timeout_for(self, address: str) -> float:
         s = self.infra.get(address)

@@ -47,6 +47,7 @@ from rootwalk.server.control import (
     MetricsService,
     bind_control,
 )
+from rootwalk.server.dashboard.http import DashboardService, Route
 from rootwalk.server.handler import Handler
 from rootwalk.server.inflight import Inflight
 from rootwalk.server.local import LocalPolicy, blocklist_error, blocklist_spec
@@ -54,7 +55,15 @@ from rootwalk.server.tcp import TcpService
 from rootwalk.server.udp import UdpProtocol
 from rootwalk.server.walks import WalkLog
 
-__all__ = ["BindError", "Listener", "Server", "bind_all", "bind_metrics", "configure_logging"]
+__all__ = [
+    "BindError",
+    "Listener",
+    "Server",
+    "bind_all",
+    "bind_dashboard",
+    "bind_metrics",
+    "configure_logging",
+]
 
 log = logging.getLogger("rootwalk.server")
 
@@ -217,6 +226,21 @@ def bind_metrics(config: Config) -> socket.socket | None:
         ) from None
 
 
+def bind_dashboard(config: Config) -> socket.socket | None:
+    """The TCP socket of ``server.dashboard_listen`` (None when off); BindError if it fails."""
+    if not config.server.dashboard_listen:
+        return None
+    host, port = parse_listen(config.server.dashboard_listen)
+    try:
+        return _socket(host, port, socket.SOCK_STREAM, False)
+    except OSError as exc:
+        name = format_listen(host, port)
+        raise BindError(
+            f"rootwalk: cannot serve the dashboard on {name} (tcp): {_why(exc, host, port)}; "
+            "choose another address in server.dashboard_listen"
+        ) from None
+
+
 def set_udp_rcvbuf(sock: socket.socket, size: int) -> int:
     """Ask for a ``size``-byte receive queue (0: leave it); return what the kernel gave.
 
@@ -298,6 +322,7 @@ class Server:
         name: str = "",
         metrics_sock: socket.socket | None = None,
         control_sock: ControlSocket | None = None,
+        dashboard_sock: socket.socket | None = None,
     ) -> None:
         self.config = config
         self.listeners = listeners
@@ -309,6 +334,11 @@ class Server:
         self.name = name
         self.metrics_sock = metrics_sock
         self.control_sock = control_sock
+        self.dashboard_sock = dashboard_sock
+        # JSON routes other parts serve on the dashboard's listener (path -> handler; see
+        # server/dashboard/http.py Route), e.g. GET /api/explain. Register before start().
+        self.http_routes: dict[str, Route] = {}
+        self.dashboard: DashboardService | None = None
         self.resolver = resolver or Resolver(config)
         # The walk log (server.record_walks), read by ctl explain, /api/explain, the dashboard.
         if config.server.record_walks:
@@ -366,6 +396,9 @@ class Server:
         if self.metrics_sock is not None:
             self.metrics = MetricsService(self)
             await self.metrics.start(self.metrics_sock)
+        if self.dashboard_sock is not None:
+            self.dashboard = DashboardService(self, s.dashboard_token)
+            await self.dashboard.start(self.dashboard_sock)
         if self.announce:
             log.info("event loop: %s", type(loop).__module__.split(".")[0])
             for listener in self.listeners:
@@ -422,7 +455,7 @@ class Server:
         for _transport, protocol in self.udp:
             protocol.accepting = False
         self.tcp.stop_accepting()
-        for service in (self.control, self.metrics):
+        for service in (self.control, self.metrics, self.dashboard):
             if service is not None:
                 service.close()
         left = await self.inflight.drain(self.config.server.shutdown_timeout)
@@ -552,6 +585,8 @@ class Server:
             "control_socket",
             "metrics_listen",
             "record_walks",
+            "dashboard_listen",
+            "dashboard_token",
         )
         for key in fixed:
             if getattr(new.server, key) != getattr(old.server, key):

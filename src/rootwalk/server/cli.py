@@ -240,6 +240,7 @@ def run_serve(args: argparse.Namespace) -> int:
         BindError,
         Server,
         bind_all,
+        bind_dashboard,
         bind_metrics,
         configure_logging,
         run,
@@ -300,13 +301,17 @@ def run_serve(args: argparse.Namespace) -> int:
             control_sock.close()
         print(str(exc), file=sys.stderr)
         return 2
+    metrics_sock = None
     try:
         metrics_sock = bind_metrics(config)
+        dashboard_sock = bind_dashboard(config)
     except BindError as exc:
         for listener in listeners:
             listener.close()
         if control_sock is not None:
             control_sock.close()
+        if metrics_sock is not None:
+            metrics_sock.close()
         print(str(exc), file=sys.stderr)
         return 2
     if workers > 1:
@@ -319,6 +324,7 @@ def run_serve(args: argparse.Namespace) -> int:
             verbose=verbose,
             metrics_sock=metrics_sock,
             control_sock=control_sock,
+            dashboard_sock=dashboard_sock,
         )
     server = Server(
         config,
@@ -329,6 +335,7 @@ def run_serve(args: argparse.Namespace) -> int:
         verbose=verbose,
         metrics_sock=metrics_sock,
         control_sock=control_sock,
+        dashboard_sock=dashboard_sock,
     )
     return run(server.run(), config.server.event_loop)
 

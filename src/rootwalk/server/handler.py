@@ -45,7 +45,7 @@ import logging
 import struct
 import time
 from bisect import bisect_left
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -205,6 +205,12 @@ class Handler:
         # NAME, TYPE -> the explanation's lines (server/explain.py), set by the server;
         # None: explain.rootwalk.arpa says it is not available.
         self.explainer: Callable[[str, str], Awaitable[list[str]]] | None = None
+        # The dashboard's feed (server/dashboard/feed.py): None when the dashboard is off.
+        # Each answer appends one tuple here, O(1) and bounded (the deque's maxlen); the feed
+        # swaps the deque out once a second and does the counting there, off the query path.
+        # Fast path: (key, client, rcode); other paths: (name, qtype, client, rcode,
+        # seconds, how).
+        self.tap: deque[tuple[Any, ...]] | None = None
         self.configure(config, blocklist=blocklist)
 
     def configure(
@@ -268,6 +274,9 @@ class Handler:
         # in the lowest latency bucket: a fast answer takes microseconds (docs/performance.md),
         # far below the first bound (0.5 ms), so timing it would only cost time.
         self.fast_tally[seen.entry.tally + tcp] += 1
+        tap = self.tap
+        if tap is not None:
+            tap.append((seen.entry.key, peer[0], out[3] & 0xF))
         if self.query_log:
             self._log_fast(wire, peer, out[3] & 0xF, tcp)
         return out
@@ -424,9 +433,17 @@ class Handler:
         self.stats[stat] += 1
         # "-" (no cache lookup, e.g. REFUSED) reads well in the query log, not as a key.
         self.stats["cache_none" if reply.cache == "-" else f"cache_{reply.cache}"] += 1
-        self._observe(
-            reply.cache, query.question[0].rdtype if query.question else None, reply.rcode, started
-        )
+        qtype = query.question[0].rdtype if query.question else None
+        self._observe(reply.cache, qtype, reply.rcode, started)
+        blocked = any(code == EDE.BLOCKED for code, _ in reply.ede)
+        if blocked:
+            self.stats["blocked"] += 1  # the dashboard's "blocked queries" and /metrics
+        tap = self.tap
+        if tap is not None and query.question:
+            how = "blocked" if blocked else "walk" if reply.cache == "miss" else reply.cache
+            name = from_dns(query.question[0].name)
+            elapsed = time.monotonic() - started
+            tap.append((name, qtype, peer[0], reply.rcode, elapsed, how))
         if reply.cache == "hit" and not reply.ede and action in (Action.ALLOW, Action.ALLOW_SNOOP):
             self._keep(qwire, wire, reply)
         if self.query_log:
@@ -506,6 +523,10 @@ class Handler:
             tally = self._slot(qtype, result.rcode)
             deps = _wire_dependencies(name, result.answer, result.authority)
             self.wire.put(key, out, qend, self._now(), deps, tally, result.refresh_at)
+        tap = self.tap
+        if tap is not None:
+            how = "walk" if cache == "miss" else cache
+            tap.append((name, qtype, peer[0], result.rcode, time.monotonic() - started, how))
         if self.query_log:
             ms = (time.monotonic() - started) * 1000.0
             qlog.info(

@@ -20,16 +20,16 @@ from __future__ import annotations
 import itertools
 import logging
 from collections import OrderedDict, deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import dns.edns
 
-from rootwalk.resolution import Question, Result, TraceEvent, type_text
+from rootwalk.resolution import Question, Result, TraceEvent, TraceKind, type_text
 from rootwalk.wire.names import to_text
 
-__all__ = ["Walk", "WalkLog", "ede_name", "event_json", "rcode_text"]
+__all__ = ["ASKED", "Walk", "WalkLog", "ede_name", "event_json", "rcode_text", "walk_json"]
 
 log = logging.getLogger("rootwalk.server")
 
@@ -48,8 +48,21 @@ def ede_name(code: int) -> str:
         return str(code)
 
 
+#: Kinds that record one exchange with a server (a question sent, something or nothing back).
+ASKED = frozenset(TraceKind) - {
+    TraceKind.START,
+    TraceKind.CACHE,
+    TraceKind.SUBQUERY,
+    TraceKind.SKIPPED,
+    TraceKind.DNSSEC,
+}
+_STATUSES = ("secure", "insecure", "bogus", "indeterminate")
+
+
 def event_json(ev: TraceEvent) -> dict[str, Any]:
-    """One trace step as plain JSON values (names in presentation form, RTT in ms)."""
+    """One trace step as plain JSON values (names in presentation form, RTT in ms). ``asked``:
+    an exchange with a server; ``dnssec``: what validation found of its response (set by
+    ``walk_json``), None for steps nothing was validated for."""
     return {
         "depth": ev.depth,
         "kind": str(ev.kind),
@@ -61,7 +74,25 @@ def event_json(ev: TraceEvent) -> dict[str, Any]:
         "rtt_ms": round(ev.rtt * 1000, 3) if ev.rtt is not None else None,
         "tcp": ev.tcp,
         "detail": ev.detail,
+        "asked": ev.kind in ASKED,
+        "dnssec": None,
     }
+
+
+def walk_json(events: Iterable[TraceEvent]) -> list[dict[str, Any]]:
+    """The steps of a walk, each exchange carrying the DNSSEC status of its response: the
+    validator's verdict comes as a ``dnssec`` step just before the exchange it is about."""
+    out = []
+    pending: dict[tuple[int, bytes, int], str] = {}
+    for ev in events:
+        step = event_json(ev)
+        key = (ev.depth, ev.qname, ev.qtype)
+        if ev.kind is TraceKind.DNSSEC and ev.detail.split(":", 1)[0] in _STATUSES:
+            pending[key] = ev.detail.split(":", 1)[0]
+        elif step["asked"]:
+            step["dnssec"] = pending.pop(key, None)
+        out.append(step)
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +126,7 @@ class Walk:
             "stale": self.stale,
             "refresh": self.refresh,
             "upstream_queries": self.upstream_queries,
-            "steps": [event_json(ev) for ev in self.events],
+            "steps": walk_json(self.events),
         }
 
 

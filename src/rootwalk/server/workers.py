@@ -7,6 +7,10 @@ processes by flow hash. The parent only supervises: it logs the "listening on" l
 worker is ready, forwards SIGTERM/SIGINT/SIGHUP to the workers, restarts a worker that dies
 (a bounded number of times), and exits 0 after a clean stop.
 
+``server.dashboard_listen`` is bound by the parent and served by worker 0 alone (and by the
+worker 0 that replaces it): the dashboard shows that worker's view, its cache and its share of
+the questions (docs/dashboard.md); the others close their copy.
+
 ``server.control_socket`` and ``server.metrics_listen`` are the supervisor's: it owns both and
 answers for the whole set of workers. Each worker serves the control protocol on a private
 socket in a directory only this user can enter (mkdtemp, mode 0700); the supervisor sends each
@@ -91,6 +95,7 @@ def _child(
     config_path: Path | None,
     overrides: Callable[[Config], Config],
     verbose: int,
+    dashboard: socket.socket | None = None,
 ) -> int:
     signal.set_wakeup_fd(-1)  # the supervisor's; the worker's event loop sets its own
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGCHLD):
@@ -124,6 +129,7 @@ def _child(
         announce=False,
         on_ready=ready,
         name=f"worker {index}",
+        dashboard_sock=dashboard,
     )
     return run(server.run(), config.server.event_loop)
 
@@ -138,6 +144,7 @@ def run_workers(
     verbose: int = 0,
     metrics_sock: socket.socket | None = None,
     control_sock: ControlSocket | None = None,
+    dashboard_sock: socket.socket | None = None,
 ) -> int:
     s = config.server
     # The supervisor serves server.control_socket (bound by the caller, which refuses a
@@ -151,6 +158,7 @@ def run_workers(
     sup = _Supervisor(
         config, listeners, resolver, config_path, overrides, verbose, control, metrics_sock, private
     )
+    sup.dashboard = dashboard_sock
     try:
         return sup.run()
     finally:
@@ -181,6 +189,7 @@ class _Supervisor:
         self.control = control
         self.metrics = metrics
         self.private = private
+        self.dashboard: socket.socket | None = None  # worker 0 serves it (module docstring)
         self.workers = config.server.workers
         self.children: dict[int, int] = {}  # pid -> worker index
         self.stopping = False
@@ -216,6 +225,9 @@ class _Supervisor:
             for fd in self._own:
                 with contextlib.suppress(OSError):
                     os.close(fd)
+            dashboard = self.dashboard if index == 0 else None
+            if self.dashboard is not None and dashboard is None:
+                self.dashboard.close()
             rc = 1
             try:
                 rc = _child(
@@ -228,6 +240,7 @@ class _Supervisor:
                     self.config_path,
                     worker_overrides,
                     self.verbose,
+                    dashboard,
                 )
             except BaseException:
                 log.exception("worker %d failed", index)
@@ -342,6 +355,8 @@ class _Supervisor:
             self.control.close()
         if self.metrics is not None:
             self.metrics.close()
+        if self.dashboard is not None:
+            self.dashboard.close()
         if self.private:
             shutil.rmtree(self.private, ignore_errors=True)
 
