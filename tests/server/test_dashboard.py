@@ -203,8 +203,13 @@ def test_resolve_box_walk_matches_the_lab(lab: Lab, served: ServeProcess) -> Non
         srv = lab.server(hop["address"])  # every address asked is a lab server...
         assert hop["server"] == srv.name  # ...with the name the walk drew for it
         assert srv.serves(dns.name.from_text(hop["zone"]))  # ...asked for a zone it serves
-        assert hop["dnssec"] is None  # room for the validator's status
     assert asked[-1]["zone"] == "eng.example.com." and asked[-1]["kind"] == "answer"
+    # What validation found of each response: the unsigned child's answer is insecure (its
+    # parent proves it has no DS), the signed zones' keys on the way are secure.
+    assert asked[-1]["dnssec"] == "insecure", asked[-1]
+    assert "secure" in {h["dnssec"] for h in asked}, asked
+    links = [h["detail"] for h in walk["hops"] if h["kind"] == "dnssec"]
+    assert any("eng.example.com" in d and "unsigned delegation" in d for d in links), links
     # A second walk for the same name is answered by the cache: no server asked.
     again = get_json(base, "/api/resolve?name=www.eng.example.com&type=A")
     assert again["from_cache"] and not [h for h in again["hops"] if h["asked"]]
