@@ -210,8 +210,12 @@ def test_upstream_servers_panel(page: WebDriver, lab: Lab, served: ServeProcess)
     assert root and all(lab.server(r["address"]).name == r["server"] for r in root)
 
 
-def test_click_in_tail_without_a_recorded_walk(page: WebDriver, served: ServeProcess) -> None:
-    """The explanation route is another part's; without it the page says so."""
+def test_click_in_tail_draws_the_walk_it_took(
+    page: WebDriver, lab: Lab, served: ServeProcess
+) -> None:
+    """A query in the live tail, clicked: the explanation (GET /api/explain) says the cache
+    answered it, and the page draws the walk that fetched it (the walk log keeps it)."""
+    assert ask(served.addresses[0], "www.example.net").rcode() == dns.rcode.NOERROR
     assert ask(served.addresses[0], "www.example.net").rcode() == dns.rcode.NOERROR
     wait(page, lambda d: "www.example.net." in {r[0] for r in tail_rows(d)})
     pause = page.find_element(By.ID, "tail-pause")
@@ -219,6 +223,11 @@ def test_click_in_tail_without_a_recorded_walk(page: WebDriver, served: ServePro
     try:
         row = page.find_element(By.CSS_SELECTOR, '#tail tbody tr[data-name="www.example.net."]')
         row.click()
-        wait(page, lambda d: "no walk recorded" in d.find_element(By.ID, "walk-status").text)
+        wait(page, lambda d: "answered from the cache" in d.find_element(By.ID, "walk-status").text)
+        hops = rows(page, "#walk-hops tr.hop")
+        zones = {h["zone"] for h in hops if h["address"]}
+        assert "example.net." in zones, hops
+        net = {s.address for s in lab.servers_for("example.net")}
+        assert net & {h["address"] for h in hops}, hops
     finally:
         pause.click()

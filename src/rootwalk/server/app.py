@@ -37,7 +37,7 @@ from rootwalk.config import Config, ServerConfig, format_listen, load_config, pa
 from rootwalk.errors import ConfigError
 from rootwalk.hints import load_hints
 from rootwalk.resolver import Resolver
-from rootwalk.server import cachectl, logs
+from rootwalk.server import api, cachectl, logs
 from rootwalk.server.blocklist import Blocklist, LoadError, load
 from rootwalk.server.blocklist_fetch import is_url
 from rootwalk.server.control import (
@@ -47,7 +47,13 @@ from rootwalk.server.control import (
     MetricsService,
     bind_control,
 )
-from rootwalk.server.dashboard.http import DashboardService, Route
+from rootwalk.server.dashboard.http import (
+    DashboardService,
+    Request,
+    Response,
+    Route,
+    json_response,
+)
 from rootwalk.server.handler import Handler
 from rootwalk.server.inflight import Inflight
 from rootwalk.server.local import LocalPolicy, blocklist_error, blocklist_spec
@@ -66,6 +72,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("rootwalk.server")
+# Walks kept for the dashboard when server.record_walks is 0 (server/walks.py).
+DASHBOARD_WALKS = 256
 
 _TCP_BACKLOG = 256
 _PORT0_RETRIES = 20
@@ -337,12 +345,19 @@ class Server:
         self.dashboard_sock = dashboard_sock
         # JSON routes other parts serve on the dashboard's listener (path -> handler; see
         # server/dashboard/http.py Route), e.g. GET /api/explain. Register before start().
-        self.http_routes: dict[str, Route] = {}
+        self.http_routes: dict[str, Route] = {
+            path: self._api_route(route) for path, route in api.ROUTES.items()
+        }
         self.dashboard: DashboardService | None = None
         self.resolver = resolver or Resolver(config)
         # The walk log (server.record_walks), read by ctl explain, /api/explain, the dashboard.
-        if config.server.record_walks:
-            self.resolver.walks = WalkLog(config.server.record_walks)
+        # The dashboard draws the walk of a query clicked in its live tail, so it keeps the
+        # last DASHBOARD_WALKS walks when record_walks leaves the log off.
+        walks = config.server.record_walks or (
+            DASHBOARD_WALKS if config.server.dashboard_listen else 0
+        )
+        if walks:
+            self.resolver.walks = WalkLog(walks)
         # An empty blocklist for now: start() loads the real one without blocking the loop.
         self.handler = Handler(self.resolver, config, Blocklist())
         self.handler.explainer = self._explain_lines  # explain.rootwalk.arpa (dig)
@@ -471,6 +486,16 @@ class Server:
             listener.close()
         if self.announce:
             log.info("stopped")
+
+    def _api_route(self, route: api.Route) -> Route:
+        """A JSON API route (server/api.py) served on the dashboard's listener, which has
+        checked the client already (loopback, or the token)."""
+
+        async def handle(request: Request) -> Response:
+            status, body = await route(self, {k: [v] for k, v in request.query.items()})
+            return json_response(body, status)
+
+        return handle
 
     async def _explain_lines(self, name: str, rdtype: str) -> list[str]:
         from rootwalk.server.explain import explain

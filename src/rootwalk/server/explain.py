@@ -108,6 +108,8 @@ class Explanation:
     cache: list[CacheEntry] = field(default_factory=list)
     walk: dict[str, Any] | None = None
     failed_steps: list[dict[str, Any]] = field(default_factory=list)
+    # What DNSSEC validation found (secure, insecure, bogus, indeterminate); None when off.
+    dnssec: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -298,6 +300,9 @@ def _explain_result(
     ex.answer = _rr_lines(result.answer)
     ex.authority = _rr_lines(result.authority)
     ex.ede = _ede(result.ede)
+    if server.resolver.validator is not None and result.rcode in (0, 3):
+        ex.dnssec = result.security.value
+        ex.reasons.append(_DNSSEC_REASON[result.security.value])
     ex.forward_zone = fwd
     if fwd is not None:
         ex.reasons.append(
@@ -308,6 +313,10 @@ def _explain_result(
         ex.cache = _cache_entries(server, wire, qtype, result)
         if result.from_cache:
             ex.reasons.append(_cache_reason(ex.cache))
+        log = walk_log(server)
+        fetched = next((c.walk for c in reversed(ex.cache) if c.walk is not None), None)
+        if walk is None and log is not None and fetched is not None:
+            walk = log.get(fetched)  # the walk that fetched the answer: the page draws it
     if walk is not None:
         ex.walk = walk.to_json()
         ex.failed_steps = [event_json(ev) for ev in walk.events if ev.kind in FAILED_KINDS]
@@ -330,6 +339,16 @@ def _explain_result(
             "this answer before it is sent"
         )
     return ex
+
+
+_DNSSEC_REASON = {
+    "secure": "DNSSEC: secure, every record validated from the trust anchor down (AD for "
+    "clients that ask with DO or AD)",
+    "insecure": "DNSSEC: insecure, the zone is not signed (or below a negative trust anchor): "
+    "no AD",
+    "bogus": "DNSSEC: bogus, answered only to a client that set CD",
+    "indeterminate": "DNSSEC: indeterminate, no trust anchor covers the name: no AD",
+}
 
 
 def _negative_reason(result: Result, what: str) -> str:
