@@ -161,7 +161,8 @@ def test_dig_explain_name_answers_txt_locally(served: dict[str, Any], lab: Lab) 
     r = dns.query.tcp(q, at[0], port=at[1], timeout=10)
     lines = _txt(r)
     assert r.rcode() == dns.rcode.NOERROR and r.answer[0].ttl == 0
-    assert lines[0] == "mail.example.com. AAAA: NOERROR, resolved now by a walk (1 upstream query)", lines
+    expected = "mail.example.com. AAAA: NOERROR, resolved now by a walk (1 upstream query)"
+    assert lines[0] == expected, lines
     assert any("nodata" in line for line in lines), lines
     # The same explanation as the other surfaces, line for line.
     rc, out, _ = ctl(served, "mail.example.com", "AAAA")
