@@ -322,8 +322,8 @@ class Validator:
         if key.status is not Security.SECURE or key.dnskeys is None:
             return Verdict(key.status, key.reason, key.ede)
         v = verify_rrset(rrset, sigs, key.dnskeys, zone, self.clock.now())
-        if note is not None:
-            note(f"{Step.RRSET}: {v.status.value}: {v.reason}")
+        if note is not None and len(c.chain) + len(c.answer) > 1:
+            note(f"{Step.RRSET}: {v.status.value}: {v.reason}")  # one of several RRsets
         if v.status is not Security.SECURE:
             return v
         labels = _wildcard_labels(sigs, rrset, v.key_tag)

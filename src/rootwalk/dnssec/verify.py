@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import enum
 import struct
+import time
 from dataclasses import dataclass
 
 from rootwalk.dnssec.canonical import Rrsig, in_validity_window, parse_rrsig, signed_data
@@ -146,7 +147,11 @@ def verify_rrset(
             # RFC 4035 §5.3.3: no longer than the original TTL or the signature's lifetime.
             ttl = max(0, min(rrset.ttl, sig.original_ttl, sig.expiration - int(now)))
             return Verdict(
-                Security.SECURE, f"{what} signed by key {sig.key_tag}", ttl=ttl, key_tag=sig.key_tag
+                Security.SECURE,
+                f"{what} signed by key {sig.key_tag} (algorithm {sig.algorithm}, valid "
+                f"{_day(sig.inception)} to {_day(sig.expiration)})",
+                ttl=ttl,
+                key_tag=sig.key_tag,
             )
         failures.append(
             (EDE.DNSSEC_BOGUS, f"the RRSIG over {what} by key {sig.key_tag} does not verify")
@@ -209,12 +214,16 @@ def verify_dnskeys(dnskeys: RRset, sigs: RRset | None, ds: RRset, now: float) ->
     verdict = verify_rrset(dnskeys, sigs, trusted, zone, now)
     if verdict.status is Security.SECURE:
         return verdict
-    return Verdict(
-        verdict.status,
-        f"the DNSKEY set of {to_text(zone)} is not signed by the key its DS names: "
-        f"{verdict.reason}",
-        verdict.ede,
-    )
+    if verdict.ede is EDE.RRSIGS_MISSING or verdict.ede is EDE.DNSKEY_MISSING:
+        why = f"the DNSKEY set of {to_text(zone)} is not signed by the key its DS names"
+    else:
+        why = f"the DNSKEY set of {to_text(zone)} cannot be trusted"
+    return Verdict(verdict.status, f"{why}: {verdict.reason}", verdict.ede)
+
+
+def _day(serial: int) -> str:
+    """An RRSIG time (seconds since 1970, RFC 4034 §3.1.5) as a UTC date."""
+    return time.strftime("%Y-%m-%d", time.gmtime(serial))
 
 
 def _duration(seconds: int) -> str:
