@@ -81,6 +81,13 @@ def stats_map(server: Server) -> dict[str, int]:
         "prefetches_skipped": r.prefetches_skipped,
         "wire_answers": len(server.handler.wire),
     }
+    v = r.validator
+    if v is not None:
+        # What validation found per response, and NXDOMAIN/NODATA made from cached NSEC.
+        for status, n in v.stats.items():
+            gauges[f"dnssec_{status}"] = n
+        gauges["dnssec_aggressive_answers"] = v.denials.answers
+        gauges["dnssec_key_entries"] = len(v.keys)
     return {**gauges, **dict(sorted(server.handler.counters().items()))}
 
 
@@ -210,6 +217,21 @@ def render_metrics(stats: Mapping[str, int]) -> str:
         "gauge",
         "Rendered answers kept for the cache-hit fast path.",
         [("", get("wire_answers"))],
+    )
+    family(
+        "dnssec_responses_total",
+        "counter",
+        "Upstream responses validated, by what DNSSEC validation found.",
+        [
+            (f'{{status="{s}"}}', get(f"dnssec_{s}"))
+            for s in ("secure", "insecure", "bogus", "indeterminate")
+        ],
+    )
+    family(
+        "dnssec_aggressive_answers_total",
+        "counter",
+        "Negative answers made from cached, validated NSEC/NSEC3 records (RFC 8198).",
+        [("", get("dnssec_aggressive_answers"))],
     )
     family("cache_entries", "gauge", "Entries in the cache.", [("", get("cache_entries"))])
     family("inflight", "gauge", "Questions being answered.", [("", get("inflight"))])
