@@ -190,3 +190,22 @@ def test_hand_parser_never_accepts_what_dnspython_rejects() -> None:
         assert head[1] == 12 + len(name) + 4
         assert head[2] == (min(max(512, m.payload), 1232) if m.edns >= 0 else 512)
     assert accepted > 1000  # the mutations do reach the accepting side too
+
+
+def test_to_text_matches_dnspython_on_any_name() -> None:
+    """The fast presentation of wire names (plain labels joined, the rest through dnspython)
+    must write every name exactly as dnspython does: escapes, case and the root included."""
+    import random
+
+    from rootwalk.wire.names import to_text
+
+    rng = random.Random(1035)
+    names = [b"\x00", dns.name.from_text("a\\.b.Example.").to_wire()]
+    for _ in range(5_000):
+        parts = [
+            bytes(rng.choice(b"aZ09-_*.\\ \"();@$\x00\xff/+=") for _ in range(rng.randrange(1, 5)))
+            for _ in range(rng.randrange(0, 4))
+        ]
+        names.append(b"".join(bytes([len(p)]) + p for p in parts) + b"\x00")
+    for wire in names:
+        assert to_text(wire) == str(dns.name.from_wire(wire, 0)[0]), wire

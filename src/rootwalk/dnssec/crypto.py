@@ -8,6 +8,7 @@ coordinates per RFC 6605 §4, EdDSA keys and signatures as raw bytes per RFC 808
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 
 from cryptography.exceptions import InvalidSignature
@@ -69,11 +70,12 @@ _EC_CURVE: dict[int, tuple[ec.EllipticCurve, type[hashes.HashAlgorithm], int]] =
 _MIN_RSA_BITS = 1024
 
 
+@functools.lru_cache(maxsize=4096)
 def key_tag(dnskey_rdata: bytes) -> int:
-    """The key tag of a DNSKEY (RFC 4034 Appendix B): a checksum over its rdata."""
-    total = 0
-    for i, byte in enumerate(dnskey_rdata):
-        total += byte << 8 if i % 2 == 0 else byte
+    """The key tag of a DNSKEY (RFC 4034 Appendix B): a checksum over its rdata. A zone's few
+    keys are checked again and again: the tags are remembered."""
+    total = sum(dnskey_rdata[0::2]) << 8
+    total += sum(dnskey_rdata[1::2])
     total += (total >> 16) & 0xFFFF
     return total & 0xFFFF
 
@@ -92,25 +94,50 @@ def verify_signature(algorithm: int, public_key: bytes, signature: bytes, data: 
     field is ``public_key``. False for any malformed key or signature; an unsupported
     algorithm is the caller's business (see SUPPORTED_ALGORITHMS)."""
     try:
-        if algorithm in _RSA_HASH:
-            _rsa_key(public_key).verify(signature, data, padding.PKCS1v15(), _RSA_HASH[algorithm]())
-        elif algorithm in _EC_CURVE:
-            curve, digest, size = _EC_CURVE[algorithm]
-            if len(public_key) != 2 * size or len(signature) != 2 * size:
+        key = _public_key(algorithm, public_key)
+        if key is None:
+            return False
+        if isinstance(key, rsa.RSAPublicKey):
+            key.verify(signature, data, padding.PKCS1v15(), _RSA_HASH[algorithm]())
+        elif isinstance(key, ec.EllipticCurvePublicKey):
+            _curve, digest, size = _EC_CURVE[algorithm]
+            if len(signature) != 2 * size:
                 return False
-            key = ec.EllipticCurvePublicKey.from_encoded_point(curve, b"\x04" + public_key)
             r = int.from_bytes(signature[:size], "big")
             s = int.from_bytes(signature[size:], "big")
             key.verify(encode_dss_signature(r, s), data, ec.ECDSA(digest()))
-        elif algorithm == Algorithm.ED25519:
-            ed25519.Ed25519PublicKey.from_public_bytes(public_key).verify(signature, data)
-        elif algorithm == Algorithm.ED448:
-            ed448.Ed448PublicKey.from_public_bytes(public_key).verify(signature, data)
         else:
-            return False
+            key.verify(signature, data)
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+_PublicKey = (
+    rsa.RSAPublicKey
+    | ec.EllipticCurvePublicKey
+    | ed25519.Ed25519PublicKey
+    | ed448.Ed448PublicKey
+)
+
+
+@functools.lru_cache(maxsize=1024)
+def _public_key(algorithm: int, public_key: bytes) -> _PublicKey | None:
+    """The key object of a DNSKEY's public key field, made once per key (loading a key costs
+    about as much as a verification); None for an unsupported algorithm. Raises ValueError
+    for a malformed key (not cached: lru_cache keeps no exceptions)."""
+    if algorithm in _RSA_HASH:
+        return _rsa_key(public_key)
+    if algorithm in _EC_CURVE:
+        curve, _digest, size = _EC_CURVE[algorithm]
+        if len(public_key) != 2 * size:
+            raise ValueError("bad ECDSA key size")
+        return ec.EllipticCurvePublicKey.from_encoded_point(curve, b"\x04" + public_key)
+    if algorithm == Algorithm.ED25519:
+        return ed25519.Ed25519PublicKey.from_public_bytes(public_key)
+    if algorithm == Algorithm.ED448:
+        return ed448.Ed448PublicKey.from_public_bytes(public_key)
+    return None
 
 
 def _rsa_key(public_key: bytes) -> rsa.RSAPublicKey:

@@ -71,7 +71,7 @@ def verify_rrset(
 ) -> Verdict:
     """The status of ``rrset`` given the RRSIGs over it and the (already validated) DNSKEY
     set of ``zone``, the zone the RRset was received from."""
-    what = _rrset_text(rrset)
+    # The RRset in words, made only when a verdict needs it (presentation is not free).
     candidates: list[Rrsig] = []
     if sigs is not None:
         for rdata in sigs.rdatas:
@@ -89,14 +89,14 @@ def verify_rrset(
     if not candidates:
         return Verdict(
             Security.BOGUS,
-            f"no RRSIG of {to_text(zone)} covers {what}",
+            f"no RRSIG of {to_text(zone)} covers {_rrset_text(rrset)}",
             EDE.RRSIGS_MISSING,
         )
     if all(s.algorithm not in SUPPORTED_ALGORITHMS for s in candidates):
         algs = ", ".join(sorted({str(s.algorithm) for s in candidates}))
         return Verdict(
             Security.INSECURE,
-            f"{what} is signed only with algorithm {algs}, which rootwalk does not support",
+            f"{_rrset_text(rrset)} is signed only with algorithm {algs}, which rootwalk does not support",
             EDE.UNSUPPORTED_DNSKEY_ALGORITHM,
         )
     keys = [f for f in (_dnskey_fields(rd) for rd in dnskeys.rdatas) if f is not None]
@@ -110,7 +110,7 @@ def verify_rrset(
             failures.append(
                 (
                     EDE.SIGNATURE_EXPIRED,
-                    f"the RRSIG over {what} (key {sig.key_tag}) expired {ago} ago",
+                    f"the RRSIG over {_rrset_text(rrset)} (key {sig.key_tag}) expired {ago} ago",
                 )
             )
             continue
@@ -118,7 +118,7 @@ def verify_rrset(
             failures.append(
                 (
                     EDE.SIGNATURE_NOT_YET_VALID,
-                    f"the RRSIG over {what} (key {sig.key_tag}) is not valid until "
+                    f"the RRSIG over {_rrset_text(rrset)} (key {sig.key_tag}) is not valid until "
                     f"{_duration(sig.inception - int(now))} from now",
                 )
             )
@@ -137,7 +137,7 @@ def verify_rrset(
                 (
                     EDE.DNSKEY_MISSING,
                     f"no DNSKEY of {to_text(zone)} has tag {sig.key_tag} and algorithm "
-                    f"{sig.algorithm}, which signed {what}",
+                    f"{sig.algorithm}, which signed {_rrset_text(rrset)}",
                 )
             )
             continue
@@ -148,13 +148,13 @@ def verify_rrset(
             ttl = max(0, min(rrset.ttl, sig.original_ttl, sig.expiration - int(now)))
             return Verdict(
                 Security.SECURE,
-                f"{what} signed by key {sig.key_tag} (algorithm {sig.algorithm}, valid "
+                f"{_rrset_text(rrset)} signed by key {sig.key_tag} (algorithm {sig.algorithm}, valid "
                 f"{_day(sig.inception)} to {_day(sig.expiration)})",
                 ttl=ttl,
                 key_tag=sig.key_tag,
             )
         failures.append(
-            (EDE.DNSSEC_BOGUS, f"the RRSIG over {what} by key {sig.key_tag} does not verify")
+            (EDE.DNSSEC_BOGUS, f"the RRSIG over {_rrset_text(rrset)} by key {sig.key_tag} does not verify")
         )
     code, reason = failures[0]
     return Verdict(Security.BOGUS, reason, code)
