@@ -347,6 +347,12 @@ def test_opt_out_denial_is_insecure_without_ad(lab: Lab, main: Where) -> None:
     assert nsec3 and any(rd.flags & 1 for x in nsec3 for rd in x), r  # opt-out flag set
     validate_signed(r, keys)  # genuine, validly signed: insecure, not bogus
     assert not has_ad(r), f"AD on an opt-out proof (RFC 5155 §9.2):\n{r}"
+    # The same holds for an NXDOMAIN proven with the opt-out NSEC3 covering the next closer
+    # name: a delegation may exist there, unsigned, so the denial is not secure either.
+    r = query(main, f"nosuch{secrets.token_hex(4)}.com", do=True)
+    assert r.rcode() == NXDOMAIN and any(x.rdtype == T.NSEC3 for x in r.authority), r
+    validate_signed(r, keys)
+    assert not has_ad(r), f"AD on an opt-out proof (RFC 5155 §9.2):\n{r}"
     # The name below the opt-out span is insecure, and com itself secure.
     assert not has_ad(query(main, "www.d000000.com", do=True))
     assert has_ad(query(main, "com", "SOA", do=True))
