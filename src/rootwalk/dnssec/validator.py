@@ -669,6 +669,10 @@ def _denial_verdict(p: Proof, kind: ResponseKind, what: str, qname: bytes, qtype
             f"{p.denial.value if p.denial else 'nothing'}",
             EDE.NSEC_MISSING,
         )
+    if p.opt_out:
+        # RFC 5155 §9.2: a closest encloser proof whose next closer name is covered by an
+        # opt-out NSEC3 does not get AD (Unbound: insecure), and is not used for RFC 8198.
+        return Verdict(Security.INSECURE, f"{p.reason}: opt-out NSEC3, insecure (RFC 5155 §9.2)")
     return Verdict(Security.SECURE, p.reason)
 
 
