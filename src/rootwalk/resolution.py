@@ -27,7 +27,7 @@ import ipaddress
 import logging
 import random
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rootwalk.cache import CacheView, address_text
@@ -57,7 +57,7 @@ from rootwalk.errors import (
 from rootwalk.names import in_bailiwick, is_localhost, minimise
 from rootwalk.selection import Feedback, ServerSelector, Target
 from rootwalk.transport import Exchange, OutQuery
-from rootwalk.wire.message import AAAA, CNAME, DS, SOA, A, RRset
+from rootwalk.wire.message import AAAA, CNAME, DS, RRSIG, SOA, A, RRset
 from rootwalk.wire.names import ROOT, parent, randomise_case, to_text
 from rootwalk.wire.render import build_query
 
@@ -308,6 +308,9 @@ class Resolution:
         self.security = Security.SECURE
         self._bogus: tuple[int, str] | None = None
         self._insecure_ede: tuple[int, str] | None = None
+        # RFC 4035 §5.3.3: how long each validated RRset of the answer may live (its RRSIG's
+        # original TTL and expiration); the cache applies the same caps when it stores them.
+        self._ttl_caps: dict[tuple[bytes, int], int] = {}
 
     # -- the walk --------------------------------------------------------------------------
 
@@ -408,7 +411,17 @@ class Resolution:
             raise ResolutionFailed(text, EDE(code))
         if self._insecure_ede is not None and self.security is Security.INSECURE:
             result.ede.append(self._insecure_ede)
+        if self._ttl_caps:
+            result.answer = [self._capped(r) for r in result.answer]
+            result.authority = [self._capped(r) for r in result.authority]
         return result
+
+    def _capped(self, rrset: RRset) -> RRset:
+        """``rrset`` (or the RRSIGs over one) with its TTL cut to its validated lifetime."""
+        cap = self._ttl_caps.get(
+            (rrset.owner, rrset.covers if rrset.rtype == RRSIG else rrset.rtype)
+        )
+        return rrset if cap is None or rrset.ttl <= cap else replace(rrset, ttl=cap)
 
     def _signed(self, rrsets: list[RRset], c: Classified) -> list[RRset]:
         """``rrsets`` each followed by its RRSIGs, for a DO=1 question (RFC 4035 §3.1.1)."""
@@ -501,6 +514,7 @@ class Resolution:
                     self._judge(outcome.status, why)
                     if outcome.status is Security.INSECURE and outcome.ede is not None:
                         self._insecure_ede = (int(outcome.ede), outcome.reason)
+                    self._ttl_caps.update(outcome.ttls)
                 return c
 
     # -- one handler per kind of response -----------------------------------------------------
