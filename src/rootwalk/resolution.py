@@ -362,7 +362,11 @@ class Resolution:
             chain.extend(self._signed(c.chain, c) if do else c.chain)
             if c.kind is ResponseKind.ANSWER:
                 answer = self._signed(c.answer, c) if do else c.answer
-                return self._result(Result(NOERROR, chain + answer))
+                # RFC 4035 §3.1.3.3 (for a recursive server, §3.2.1): a wildcard answer goes
+                # with the NSEC/NSEC3 proving that no closer name exists; without it a
+                # validating client cannot accept the expansion.
+                proof = self._signed(c.proof, c) if do and c.proof else []
+                return self._result(Result(NOERROR, chain + answer, proof))
             if c.kind is ResponseKind.NXDOMAIN:
                 return self._result(Result(NXDOMAIN, chain, self._neg_authority(c)))
             if c.kind is ResponseKind.NODATA:
