@@ -27,7 +27,7 @@ import ipaddress
 import logging
 import random
 from collections.abc import Callable, Generator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rootwalk.cache import CacheView, address_text
@@ -57,7 +57,7 @@ from rootwalk.errors import (
 from rootwalk.names import in_bailiwick, is_localhost, minimise
 from rootwalk.selection import Feedback, ServerSelector, Target
 from rootwalk.transport import Exchange, OutQuery
-from rootwalk.wire.message import AAAA, CNAME, DS, SOA, A, RRset
+from rootwalk.wire.message import AAAA, CNAME, DS, RRSIG, SOA, A, RRset
 from rootwalk.wire.names import ROOT, parent, randomise_case, to_text
 from rootwalk.wire.render import build_query
 
@@ -308,6 +308,9 @@ class Resolution:
         self.security = Security.SECURE
         self._bogus: tuple[int, str] | None = None
         self._insecure_ede: tuple[int, str] | None = None
+        # RFC 4035 §5.3.3: how long each validated RRset of the answer may live (its RRSIG's
+        # original TTL and expiration); the cache applies the same caps when it stores them.
+        self._ttl_caps: dict[tuple[bytes, int], int] = {}
 
     # -- the walk --------------------------------------------------------------------------
 
@@ -359,7 +362,11 @@ class Resolution:
             chain.extend(self._signed(c.chain, c) if do else c.chain)
             if c.kind is ResponseKind.ANSWER:
                 answer = self._signed(c.answer, c) if do else c.answer
-                return self._result(Result(NOERROR, chain + answer))
+                # RFC 4035 §3.1.3.3 (for a recursive server, §3.2.1): a wildcard answer goes
+                # with the NSEC/NSEC3 proving that no closer name exists; without it a
+                # validating client cannot accept the expansion.
+                proof = self._signed(c.proof, c) if do and c.proof else []
+                return self._result(Result(NOERROR, chain + answer, proof))
             if c.kind is ResponseKind.NXDOMAIN:
                 return self._result(Result(NXDOMAIN, chain, self._neg_authority(c)))
             if c.kind is ResponseKind.NODATA:
@@ -408,7 +415,17 @@ class Resolution:
             raise ResolutionFailed(text, EDE(code))
         if self._insecure_ede is not None and self.security is Security.INSECURE:
             result.ede.append(self._insecure_ede)
+        if self._ttl_caps:
+            result.answer = [self._capped(r) for r in result.answer]
+            result.authority = [self._capped(r) for r in result.authority]
         return result
+
+    def _capped(self, rrset: RRset) -> RRset:
+        """``rrset`` (or the RRSIGs over one) with its TTL cut to its validated lifetime."""
+        cap = self._ttl_caps.get(
+            (rrset.owner, rrset.covers if rrset.rtype == RRSIG else rrset.rtype)
+        )
+        return rrset if cap is None or rrset.ttl <= cap else replace(rrset, ttl=cap)
 
     def _signed(self, rrsets: list[RRset], c: Classified) -> list[RRset]:
         """``rrsets`` each followed by its RRSIGs, for a DO=1 question (RFC 4035 §3.1.1)."""
@@ -501,6 +518,7 @@ class Resolution:
                     self._judge(outcome.status, why)
                     if outcome.status is Security.INSECURE and outcome.ede is not None:
                         self._insecure_ede = (int(outcome.ede), outcome.reason)
+                    self._ttl_caps.update(outcome.ttls)
                 return c
 
     # -- one handler per kind of response -----------------------------------------------------

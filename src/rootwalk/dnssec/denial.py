@@ -55,6 +55,9 @@ class Proof:
     denial: Denial | None
     reason: str
     insecure: bool = False  # NSEC3 beyond MAX_NSEC3_ITERATIONS: no proof, but not bogus
+    # RFC 5155 §9.2: the NSEC3 covering the next closer name has opt-out set, so an unsigned
+    # delegation may exist there: the proof holds, but the answer gets no AD.
+    opt_out: bool = False
 
 
 def canonical_key(name: bytes) -> tuple[bytes, ...]:
@@ -251,21 +254,25 @@ def nsec3_denial(qname: bytes, qtype: int, nsec3s: Sequence[RRset], zone: bytes)
     nc_cover = covering(next_closer)
     if nc_cover is None:
         return Proof(False, None, f"no NSEC3 covers {to_text(next_closer)}")
-    if qtype == _DS and nc_cover.flags & _OPT_OUT:
+    opt_out = bool(nc_cover.flags & _OPT_OUT)
+    if qtype == _DS and opt_out:
         # RFC 5155 §8.6: an opt-out span may hold unsigned delegations.
-        return Proof(True, Denial.INSECURE_DELEGATION, "NSEC3 opt-out covers the delegation")
+        return Proof(
+            True, Denial.INSECURE_DELEGATION, "NSEC3 opt-out covers the delegation", opt_out=True
+        )
     wildcard = b"\x01*" + encloser
     wild = matching(wildcard)
     if wild is not None:
         if type_in_bitmap(wild.bitmap, qtype) or type_in_bitmap(wild.bitmap, _CNAME):
             return Proof(False, None, f"the wildcard {to_text(wildcard)} has the type")
-        return Proof(True, Denial.WILDCARD_NODATA, f"NSEC3 of {to_text(wildcard)}")
+        return Proof(True, Denial.WILDCARD_NODATA, f"NSEC3 of {to_text(wildcard)}", opt_out=opt_out)
     if covering(wildcard) is not None:
         return Proof(
             True,
             Denial.NXDOMAIN,
             f"NSEC3: closest encloser {to_text(encloser)}, {to_text(next_closer)} and "
-            f"{to_text(wildcard)} do not exist",
+            f"{to_text(wildcard)} do not exist" + (" (opt-out span)" if opt_out else ""),
+            opt_out=opt_out,
         )
     return Proof(False, None, f"no NSEC3 proves that {to_text(wildcard)} does not exist")
 

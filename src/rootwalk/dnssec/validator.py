@@ -362,8 +362,21 @@ class Validator:
         """NXDOMAIN or NODATA: the SOA and the NSEC/NSEC3 proof (RFC 4035 §5.4, RFC 5155 §8)."""
         soa = c.soa
         if c.qtype == DNSKEY and c.target == asked:
-            # A zone without keys cannot prove that with its keys; the question came from
-            # key_for, which knows what the zone should have (a DS, or an anchor).
+            # A zone without keys cannot prove that with its keys. If a validated DS (or an
+            # anchor) says it has some, the empty answer is bogus: so marked, it is cached for
+            # bogus_ttl only, and the keys are asked again after it (not after the SOA's
+            # negative TTL, which would keep the zone bogus long after it is repaired).
+            known = self._ds.get(asked)
+            if asked in self._anchor_ds or (known is not None and known[1] > self.clock.now()):
+                source = "a trust anchor" if asked in self._anchor_ds else "a DS in its parent"
+                out.add(
+                    Verdict(
+                        Security.BOGUS,
+                        f"{to_text(asked)} has {source} but answers no DNSKEY set",
+                        EDE.DNSKEY_MISSING,
+                    )
+                )
+                return
             out.add(Verdict(Security.INDETERMINATE, f"{to_text(asked)} has no DNSKEY set"))
             return
         first = soa if soa is not None else (c.proof[0] if c.proof else None)
@@ -669,6 +682,10 @@ def _denial_verdict(p: Proof, kind: ResponseKind, what: str, qname: bytes, qtype
             f"{p.denial.value if p.denial else 'nothing'}",
             EDE.NSEC_MISSING,
         )
+    if p.opt_out:
+        # RFC 5155 §9.2: a closest encloser proof whose next closer name is covered by an
+        # opt-out NSEC3 does not get AD (Unbound: insecure), and is not used for RFC 8198.
+        return Verdict(Security.INSECURE, f"{p.reason}: opt-out NSEC3, insecure (RFC 5155 §9.2)")
     return Verdict(Security.SECURE, p.reason)
 
 
