@@ -82,7 +82,7 @@ class CacheAnswer:
         the authority section (RFC 2308 §2.1 and §3).
         """
         if self.answer:
-            return NOERROR, self.chain + self.answer, []
+            return NOERROR, self.chain + self.answer, list(self.proof)
         rcode = NXDOMAIN if self.nxdomain else NOERROR
         auth = [self.soa] if self.soa is not None else []
         return rcode, list(self.chain), auth + self.proof
@@ -303,6 +303,8 @@ class Cache:
                 out.answer = [_aged(entry.rrset, ttl)]
                 if dnssec and entry.sigs is not None:
                     out.answer.append(_aged(entry.sigs, ttl))
+                if dnssec and entry.proof:
+                    out.proof = [_aged(r, min(ttl, r.ttl)) for r in entry.proof]
                 out.judge(entry.security, entry.why)
                 out.complete = True
                 return out
@@ -437,10 +439,10 @@ class Cache:
                 why = (int(outcome.ede or EDE.DNSSEC_BOGUS), outcome.reason)
                 bogus_cap = self.bogus_ttl
 
-        def put(rrset: RRset, trust: Trust) -> None:
+        def put(rrset: RRset, trust: Trust, proof: tuple[RRset, ...] = ()) -> None:
             key = (rrset.owner, rrset.rtype)
             cap = ttls.get(key, bogus_cap)
-            self.rrsets.put(rrset, trust, now, c.sigs.get(key), security, why, cap)
+            self.rrsets.put(rrset, trust, now, c.sigs.get(key), security, why, cap, proof)
 
         after_dname = False
         for rrset in c.chain:
@@ -450,8 +452,9 @@ class Cache:
                 put(rrset, answer_trust)
             after_dname = rrset.rtype == DNAME
         if c.kind is ResponseKind.ANSWER:
+            proof = self._proof(c) if c.proof else ()
             for rrset in c.answer:
-                put(rrset, answer_trust)
+                put(rrset, answer_trust, proof)
             for rrset in c.glue:
                 self.rrsets.put(rrset, Trust.ADDITIONAL, now)
         elif c.kind is ResponseKind.REFERRAL and c.ns is not None:
@@ -459,15 +462,8 @@ class Cache:
             for rrset in c.glue:
                 self.rrsets.put(rrset, Trust.GLUE, now)
         elif c.kind in (ResponseKind.NXDOMAIN, ResponseKind.NODATA) and c.soa is not None:
-            proof: list[RRset] = []
             soa_sig = c.sigs.get((c.soa.owner, c.soa.rtype))
-            if soa_sig is not None:
-                proof.append(soa_sig)
-            for rrset in c.proof:
-                proof.append(rrset)
-                sig = c.sigs.get((rrset.owner, rrset.rtype))
-                if sig is not None:
-                    proof.append(sig)
+            neg_proof = ((soa_sig,) if soa_sig is not None else ()) + self._proof(c)
             cap = bogus_cap
             if security is Security.SECURE and ttls:
                 cap = min(ttls.values())
@@ -479,9 +475,20 @@ class Cache:
                 now,
                 security,
                 why,
-                tuple(proof),
+                neg_proof,
                 cap,
             )
+
+    @staticmethod
+    def _proof(c: Classified) -> tuple[RRset, ...]:
+        """The NSEC/NSEC3 RRsets of a response, each followed by its RRSIGs."""
+        out: list[RRset] = []
+        for rrset in c.proof:
+            out.append(rrset)
+            sig = c.sigs.get((rrset.owner, rrset.rtype))
+            if sig is not None:
+                out.append(sig)
+        return tuple(out)
 
     def flush(self, name: bytes) -> int:
         return self.rrsets.remove(name) + self.negative.remove(name)

@@ -50,6 +50,9 @@ class RRsetEntry:
     security: Security = Security.INSECURE
     # For bogus data: the Extended DNS Error and its text, told to a client without CD.
     why: tuple[int, str] | None = None
+    # A wildcard expansion's NSEC/NSEC3 records and their RRSIGs: a DO=1 client gets them
+    # with the answer, from the cache as when it was fetched (RFC 4035 §3.1.3.3).
+    proof: tuple[RRset, ...] = ()
 
     def ttl(self, now: float) -> int:
         return max(0, int(self.expires - now))
@@ -78,6 +81,7 @@ class RRsetCache(ExpiringStore[RRsetEntry]):
         security: Security = Security.INSECURE,
         why: tuple[int, str] | None = None,
         ttl_cap: int | None = None,
+        proof: tuple[RRset, ...] = (),
     ) -> bool:
         """Store unless it would lower trust; returns whether it was stored.
 
@@ -102,7 +106,7 @@ class RRsetCache(ExpiringStore[RRsetEntry]):
                 # Ghost-domain defence: a re-sent referral NS set must not extend the life
                 # of the delegation it refreshes (Unbound need_to_update_rrset).
                 return False
-        entry = RRsetEntry(rrset, trust, now + ttl, sigs, ttl, security, why)
+        entry = RRsetEntry(rrset, trust, now + ttl, sigs, ttl, security, why, proof)
         self._store(key, entry)
         if rrset.rtype == DNAME:
             self.dnames_seen = True

@@ -114,10 +114,7 @@ def verify_signature(algorithm: int, public_key: bytes, signature: bytes, data: 
 
 
 _PublicKey = (
-    rsa.RSAPublicKey
-    | ec.EllipticCurvePublicKey
-    | ed25519.Ed25519PublicKey
-    | ed448.Ed448PublicKey
+    rsa.RSAPublicKey | ec.EllipticCurvePublicKey | ed25519.Ed25519PublicKey | ed448.Ed448PublicKey
 )
 
 

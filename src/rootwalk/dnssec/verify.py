@@ -96,7 +96,8 @@ def verify_rrset(
         algs = ", ".join(sorted({str(s.algorithm) for s in candidates}))
         return Verdict(
             Security.INSECURE,
-            f"{_rrset_text(rrset)} is signed only with algorithm {algs}, which rootwalk does not support",
+            f"{_rrset_text(rrset)} is signed only with algorithm {algs}, which rootwalk does "
+            "not support",
             EDE.UNSUPPORTED_DNSKEY_ALGORITHM,
         )
     keys = [f for f in (_dnskey_fields(rd) for rd in dnskeys.rdatas) if f is not None]
@@ -148,13 +149,16 @@ def verify_rrset(
             ttl = max(0, min(rrset.ttl, sig.original_ttl, sig.expiration - int(now)))
             return Verdict(
                 Security.SECURE,
-                f"{_rrset_text(rrset)} signed by key {sig.key_tag} (algorithm {sig.algorithm}, valid "
-                f"{_day(sig.inception)} to {_day(sig.expiration)})",
+                f"{_rrset_text(rrset)} signed by key {sig.key_tag} (algorithm "
+                f"{sig.algorithm}, valid {_day(sig.inception)} to {_day(sig.expiration)})",
                 ttl=ttl,
                 key_tag=sig.key_tag,
             )
         failures.append(
-            (EDE.DNSSEC_BOGUS, f"the RRSIG over {_rrset_text(rrset)} by key {sig.key_tag} does not verify")
+            (
+                EDE.DNSSEC_BOGUS,
+                f"the RRSIG over {_rrset_text(rrset)} by key {sig.key_tag} does not verify",
+            )
         )
     code, reason = failures[0]
     return Verdict(Security.BOGUS, reason, code)
