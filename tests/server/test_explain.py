@@ -277,18 +277,10 @@ def test_find_entries_names_list_and_line(tmp_path: Path) -> None:
 
 def test_walks_are_recorded_only_when_asked(lab: Lab) -> None:
     # The resolver records nothing unless given a log (server.record_walks = 0: no cost).
-    from rootwalk.config import Config, DnssecConfig, ResolverConfig
+    from rootwalk.config import load_config
     from rootwalk.resolver import Resolver
 
-    config = Config(
-        resolver=ResolverConfig(
-            root_hints=lab.root_hints_path,
-            upstream_port=lab.port,
-            upstream_allow=("127.0.0.0/8",),
-            do_not_query_localhost=False,
-        ),
-        dnssec=DnssecConfig(trust_anchor_file=str(lab.trust_anchor_path)),
-    )
+    config = load_config(lab.config_path)  # the lab's resolver settings and trust anchor
 
     async def go() -> tuple[int, int]:
         r = Resolver(config)

@@ -363,18 +363,10 @@ class SignedZone:
         return [self.nsec3_owner(dns.name.Name(qname.labels[-(len(ce) + 1) :]))[0]]
 
     def proof_wildcard_nodata(self, qname: dns.name.Name, ce: dns.name.Name) -> list[dns.name.Name]:
-        """A wildcard matched but lacks the type (RFC 4035 §3.1.3.4; RFC 5155 §7.2.5)."""
-        wild = dns.name.Name((_STAR, *ce.labels))
-        if not self.nsec3:
-            return _unique([self.nsec_owner(qname), self.nsec_owner(wild)])
-        next_closer = dns.name.Name(qname.labels[-(len(ce) + 1) :])
-        return _unique(
-            [
-                self.nsec3_owner(ce)[0],
-                self.nsec3_owner(next_closer)[0],
-                self.nsec3_owner(wild)[0],
-            ]
-        )
+        """A wildcard matched but lacks the type (RFC 4035 §3.1.3.4; RFC 5155 §7.2.5): the
+        same records as a name error (no closer match; the wildcard, whose NSEC or NSEC3
+        lists its types)."""
+        return self.proof_nxdomain(qname, ce)
 
     # -- building the chain ---------------------------------------------------------------
 
