@@ -46,6 +46,10 @@ def test_ctl_and_metrics(lab: Lab, tmp_path: Path) -> None:
         rc, out, _ = ctl(sock, "dump-cache")
         assert rc == 0 and "www.example.com. " in out and "192.0.2.1" in out
         assert "nonexistent.example.com." in out and "NXDOMAIN" in out
+        # Each entry says what DNSSEC validation found (the lab's example.com is signed).
+        www = [line for line in out.splitlines() if line.startswith("www.example.com. ")]
+        assert www and all(line.endswith(" secure") for line in www), www
+        assert re.search(r"nonexistent\.example\.com\. \d+ NXDOMAIN secure", out), out
         # flush NAME: the next question goes to the lab again.
         lab.reset_counters()
         rc, out, _ = ctl(sock, "flush", "www.example.com")

@@ -155,6 +155,7 @@ class DumpEntry:
     ttl: int
     trust: str  # for an RRset; "nxdomain" or "nodata" for a negative entry
     rrset: RRset | None
+    security: Security = Security.INSECURE  # what DNSSEC validation found
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,10 +215,11 @@ class Cache:
     def dump(self, now: float) -> Iterator[DumpEntry]:
         for (name, rdtype), entry in self.rrsets.items():
             ttl = int(entry.expires - now)
-            yield DumpEntry(name, rdtype, ttl, entry.trust.name.lower(), entry.rrset)
+            trust = entry.trust.name.lower()
+            yield DumpEntry(name, rdtype, ttl, trust, entry.rrset, entry.security)
         for (name, rdtype), neg in self.negative.items():
             kind = "nxdomain" if neg.nxdomain else "nodata"
-            yield DumpEntry(name, rdtype, int(neg.expires - now), kind, None)
+            yield DumpEntry(name, rdtype, int(neg.expires - now), kind, None, neg.security)
 
     def export(self, now: float) -> Iterator[SavedEntry]:
         """Every unexpired entry with its absolute expiry, original TTL and trust."""

@@ -487,14 +487,16 @@ class ControlService:
             if item.rrset is not None:
                 for line in rrset_lines(item.rrset):
                     parts = line.split(None, 2)
-                    lines.append(f"{parts[0]} {item.ttl} {parts[2]} ; {item.trust}")
+                    lines.append(
+                        f"{parts[0]} {item.ttl} {parts[2]} ; {item.trust} {item.security.value}"
+                    )
                 continue
             kind = (
                 "NXDOMAIN"
                 if item.trust == "nxdomain"
                 else f"NODATA {dns.rdatatype.to_text(dns.rdatatype.RdataType.make(item.rdtype))}"
             )
-            lines.append(f"; {to_text(item.name)} {item.ttl} {kind}")
+            lines.append(f"; {to_text(item.name)} {item.ttl} {kind} {item.security.value}")
         return "\n".join(lines) + ("\n" if lines else "")
 
 
