@@ -83,6 +83,9 @@ _MAX_KEY_TTL = 86_400
 # Entries the key cache holds before it starts again (bounded memory under a flood of zones).
 _MAX_KEYS = 20_000
 _DS_HEAD = struct.Struct("!HBB")
+# Names between the zone asked and an unsigned answer whose DS is asked at most (Unbound walks
+# the same way, one label at a time).
+_MAX_CUT_STEPS = 8
 
 Note = Callable[[str], None]
 
@@ -291,6 +294,12 @@ class Validator:
         if outside is not None:
             out.add(outside)
             return out
+        if not c.sigs and c.qname != asked and is_subdomain(c.qname, asked):
+            cut = yield from self._unsigned_cut(asked, c.qname, note)
+            if cut is not None:
+                out.add(cut)
+                self.stats[out.status.value] += 1
+                return out
         after_dname = False
         for rrset in c.chain + c.answer:
             # The CNAME after a DNAME is our own synthesis (classify.py, RFC 6672 §3.1): the
@@ -445,6 +454,43 @@ class Validator:
             pairs = [(r, c.sigs.get((r.owner, r.rtype))) for r in proof]
             self.denials.learn(zone, soa, soa_sig, pairs, now)
 
+    def _unsigned_cut(
+        self, asked: bytes, name: bytes, note: Note | None
+    ) -> Generator[KeyQuestion, SubResult, Verdict | None]:
+        """An unsigned answer for ``name`` from a server of the signed zone ``asked``: a server
+        that also serves an unsigned zone below (no referral between them) answers from that
+        zone. Ask the DS of each name between them, as Unbound does, until the parent proves
+        an unsigned delegation (INSECURE), or a signed one, or the name (None: the data is
+        then checked as the zone's own, and is bogus without its RRSIGs)."""
+        key = yield from self.key_for(asked, note)
+        if key.status is not Security.SECURE:
+            return None
+        below = name
+        steps: list[bytes] = []
+        while below != asked and len(steps) < _MAX_CUT_STEPS:
+            steps.append(below)
+            below = parent(below)
+        for probe in reversed(steps):
+            known = self._fresh_key(probe)
+            if known is not None and known.status is Security.INSECURE:
+                return Verdict(Security.INSECURE, known.reason)
+            r = yield KeyQuestion(probe, DS)
+            if r.rcode != NOERROR or r.security is not Security.SECURE:
+                return None
+            if any(x.rtype == DS for x in r.answer):
+                return None  # a signed cut: its records must carry its signatures
+            proof = [x for x in r.authority if x.rtype in (NSEC, NSEC3)]
+            p = _proof_of(probe, DS, proof, _signer_of(r.authority) or asked)
+            if p.ok and p.denial is Denial.INSECURE_DELEGATION:
+                reason = f"{to_text(probe)} is an unsigned delegation ({p.reason})"
+                if note is not None:
+                    note(f"{Step.DS}: {to_text(probe)}: insecure: {p.reason}")
+                self._remember(
+                    KeyEntry(probe, Security.INSECURE, reason, self.clock.now() + _key_ttl(3600))
+                )
+                return Verdict(Security.INSECURE, reason)
+        return None
+
     # -- referrals ------------------------------------------------------------------------
 
     def _referral(
@@ -596,12 +642,7 @@ class Validator:
             # a name that is no zone cut at all cannot sign anything (a forged signer name
             # must not downgrade its RRset to insecure).
             nsecs = [x for x in r.authority if x.rtype in (NSEC, NSEC3)]
-            signer = parent(zone) if zone != ROOT else ROOT
-            for x in r.authority:
-                if x.rtype == RRSIG and x.covers in (NSEC, NSEC3):
-                    signer = next(
-                        (s.signer for s in map(parse_rrsig, x.rdatas) if s is not None), signer
-                    )
+            signer = _signer_of(r.authority) or (parent(zone) if zone != ROOT else ROOT)
             p = _proof_of(zone, DS, nsecs, signer)
             if p.insecure or (p.ok and p.denial is Denial.INSECURE_DELEGATION):
                 if note is not None:
@@ -657,6 +698,17 @@ class Validator:
                 v.ede,
             )
         return v
+
+
+def _signer_of(section: Sequence[RRset]) -> bytes | None:
+    """The signer of the first NSEC/NSEC3 RRSIG of a section (the zone a proof is from)."""
+    for x in section:
+        if x.rtype == RRSIG and x.covers in (NSEC, NSEC3):
+            for rdata in x.rdatas:
+                sig = parse_rrsig(rdata)
+                if sig is not None:
+                    return sig.signer
+    return None
 
 
 def _proof_of(name: bytes, qtype: int, proof: Sequence[RRset], zone: bytes) -> Proof:

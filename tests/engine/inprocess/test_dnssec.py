@@ -67,3 +67,33 @@ async def test_signatures_not_yet_valid_before_their_inception(
     r = await behind.resolve(from_text("www.example.net"), A)
     assert r.rcode == dns.rcode.SERVFAIL, r
     assert r.ede and r.ede[0][0] == EDE.SIGNATURE_NOT_YET_VALID, r.ede
+
+
+async def test_an_unsigned_child_served_with_its_signed_parent_is_insecure(
+    inlab: InLab, resolver: Resolver
+) -> None:
+    """example.com's servers also serve the unsigned eng.example.com, so they answer its names
+    themselves, with no referral and no RRSIG. The validator asks the DS of eng.example.com
+    (the parent side answers: an NSEC with NS and no DS) and finds an unsigned delegation:
+    insecure, as Unbound finds by the same walk, not bogus."""
+    eng = dns.name.from_text("eng.example.com")
+    servers = [inlab.server(k) for k in ("ns1.example.com", "ns2.example.com")]
+    for srv in servers:
+        srv._zones[eng] = inlab.world.zones[eng]
+    try:
+        assert (await resolver.resolve(from_text("www.example.com"), A)).security is (
+            Security.SECURE
+        )
+        for srv in servers:
+            srv.reset_counters()
+        r = await resolver.resolve(from_text("www.eng.example.com"), A)
+        assert r.rcode == dns.rcode.NOERROR, r.ede
+        assert r.security is Security.INSECURE
+        assert r.answer[0].rdatas == (bytes([192, 0, 2, 30]),)
+        # Answered by example.com's own servers, and the DS was asked of them too.
+        assert sum(s.count("www.eng.example.com", "A") for s in servers) == 1
+        assert sum(s.count("eng.example.com", "DS") for s in servers) == 1
+        assert inlab.server("ns1.eng.example.com").count() == 0
+    finally:
+        for srv in servers:
+            del srv._zones[eng]
