@@ -89,6 +89,8 @@ def rootwalk_config(s: Setup, validate: bool = True) -> Path:
     path.write_text(
         "[server]\n"
         "access_control = []\n"
+        "# its own control socket (ctl stats), not the host's run directory\n"
+        f'control_socket = "{control_socket(s, validate)}"\n'
         "\n"
         "[resolver]\n"
         'upstream_allow = ["127.0.0.0/8"]\n'
@@ -103,6 +105,25 @@ def rootwalk_config(s: Setup, validate: bool = True) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+def control_socket(s: Setup, validate: bool = True) -> Path:
+    return s.workdir / ("rootwalk.sock" if validate else "rootwalk-novalidate.sock")
+
+
+def rootwalk_stats(s: Setup, validate: bool = True) -> dict[str, int]:
+    """``rootwalk ctl stats`` of the running server of that config ({} if it fails)."""
+    argv = [sys.executable, "-m", "rootwalk", "ctl", "--socket", str(control_socket(s, validate))]
+    try:
+        r = subprocess.run(argv + ["stats"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    out: dict[str, int] = {}
+    for line in r.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().lstrip("-").isdigit():
+            out[key] = int(value)
+    return out
 
 
 def start_rootwalk(s: Setup, workers: int = 1, tag: str = "", validate: bool = True) -> Proc:
