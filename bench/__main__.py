@@ -74,6 +74,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument(
         "--cold-names", type=int, help="cold names, of the memory set (20000; quick 10000)"
     )
+    p.add_argument(
+        "--signed-cold-names",
+        type=int,
+        help="never-seen secure names (wildcards of signed zones) for the cold rows "
+        "(5000; quick 2000; 0 to skip)",
+    )
     p.add_argument("--outstanding", type=int, default=100, help="dnsperf -q for cold runs (100)")
     p.add_argument("--clients", type=int, default=8, help="dnsperf -c for cold runs (8)")
     p.add_argument(
@@ -111,6 +117,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a.rate_duration = a.rate_duration or (3.0 if quick else 5.0)
     a.mem_domains = min(a.mem_domains or (2000 if quick else 10000), a.lab_domains)
     a.cold_names = min(a.cold_names or (10000 if quick else 20000), a.mem_domains * 10)
+    if a.signed_cold_names is None:
+        a.signed_cold_names = 2000 if quick else 5000
     if a.overload_duration is None:
         a.overload_duration = 10.0 if quick else 60.0
     a.net = a.net or f"127.{random.randint(10, 250)}"
@@ -518,6 +526,10 @@ def main(argv: list[str] | None = None) -> int:
         hot_do = queries.write(work / "hot-do.txt", queries.interleave(hot_list, signed))
         mem = queries.per_domain_names(0, a.mem_domains)
         cold = queries.write(work / "cold.txt", mem[: a.cold_names])
+        signed_cold = queries.signed_cold_names(a.signed_cold_names)
+        s.signed_cold = (
+            queries.write(work / "cold-signed.txt", signed_cold) if signed_cold else None
+        )
         rest = (
             queries.write(work / "rest.txt", mem[a.cold_names :]) if mem[a.cold_names :] else None
         )
@@ -638,9 +650,23 @@ def run_all(
                 cold_and_memory(
                     a, s, lab, "rootwalk", s.rootwalk_port, p.pid, cold, rest, rw, rw_stats
                 )
+            if s.signed_cold is not None:
+                # Never-seen secure names on the same server, its keys now cached: what
+                # checking each answer's signatures costs (the cold set is unsigned domains).
+                seconds = min(max(a.signed_cold_names / 500, 2.0), 20.0)
+                profiling = profiled(p.pid, seconds, record, "cold-signed", native=False)
+                with profiling if a.profile else nullcontext():
+                    rw["cold_signed"] = cold_run(
+                        a, s, lab, "rootwalk", s.rootwalk_port, p.pid, s.signed_cold,
+                        validating=True, stats=rw_stats,
+                    )  # fmt: skip
             overload_run(a, s, lab, "rootwalk", s.rootwalk_port, p.pid, rw)
         with running(lambda: start_unbound(s, tools, tag="-cold")) as p:
             cold_and_memory(a, s, lab, "unbound", s.unbound_port, p.pid, cold, rest, ub)
+            if s.signed_cold is not None:
+                ub["cold_signed"] = cold_run(
+                    a, s, lab, "unbound", s.unbound_port, p.pid, s.signed_cold, validating=True
+                )
             overload_run(a, s, lab, "unbound", s.unbound_port, p.pid, ub)
     if "novalidate" in a.only:
         # The same cold questions on fresh servers with validation off in both (rootwalk
@@ -652,10 +678,20 @@ def run_all(
                 a, s, lab, "rootwalk", s.rootwalk_port, p.pid, cold, validating=False,
                 stats=rw_stats_plain,
             )  # fmt: skip
+            if s.signed_cold is not None:
+                rw["cold_signed_novalidate"] = cold_run(
+                    a, s, lab, "rootwalk", s.rootwalk_port, p.pid, s.signed_cold,
+                    validating=False, stats=rw_stats_plain,
+                )  # fmt: skip
         with running(lambda: start_unbound(s, tools, tag="-cold-plain", validate=False)) as p:
             ub["cold_novalidate"] = cold_run(
                 a, s, lab, "unbound", s.unbound_port, p.pid, cold, validating=False
             )
+            if s.signed_cold is not None:
+                ub["cold_signed_novalidate"] = cold_run(
+                    a, s, lab, "unbound", s.unbound_port, p.pid, s.signed_cold,
+                    validating=False,
+                )  # fmt: skip
     if "workers" in a.only:
         log("scenario 4: rootwalk --workers 2 (each worker has its own cache)")
         with running(lambda: start_rootwalk(s, workers=2, tag="-workers")) as p:

@@ -141,3 +141,24 @@ def interleave(a: list[str], b: list[str]) -> list[str]:
         else:
             out.append(a[i - j])
     return out
+
+
+# Never-seen questions with secure answers: wildcard expansions in the two signed zones of
+# the lab that have wildcards. Each needs one upstream question and two signatures checked
+# (the answer's RRSIG, and the NSEC or NSEC3 proving no closer name, RFC 4035 §5.3.4, RFC
+# 5155 §8.8). NXDOMAIN names are left out: aggressive NSEC (RFC 8198) answers all but the
+# first few from the cache, in both resolvers.
+SIGNED_COLD = (
+    ("{r}.wild.example.com", "A"),  # ECDSAP256SHA256, NSEC
+    ("{r}.wild.example.net", "A"),  # ED25519, NSEC3
+)
+
+
+def signed_cold_names(count: int, seed: int = 4) -> list[str]:
+    """``count`` never-seen questions of ``SIGNED_COLD`` in turn."""
+    rng = random.Random(seed)
+    return [
+        f"{name.format(r=_label(rng))} {qtype}"
+        for i in range(count)
+        for name, qtype in (SIGNED_COLD[i % len(SIGNED_COLD)],)
+    ]

@@ -171,6 +171,29 @@ def rows(r: dict[str, Any]) -> list[Row]:
         ">= 0.3 and the same as without (>= 0.9x)",
         None if val is None or plain is None else val >= 0.3 and val >= 0.9 * plain,
         2, ratio=_ratio(val, plain))  # fmt: skip
+    # Never-seen secure names (wildcards of signed zones), keys already cached.
+    a, b = get(rw, "cold_signed", "qps"), get(ub, "cold_signed", "qps")
+    sv = _ratio(a, b)
+    add("cold secure names/s, validating (wildcards)", a, b, "", None)
+    kept = len(out) - 1
+    a, b = get(rw, "cold_signed_novalidate", "qps"), get(ub, "cold_signed_novalidate", "qps")
+    sp = _ratio(a, b)
+    add("cold secure names/s, no validation", a, b, "", None)
+    if sv is not None and sp is not None:
+        out[kept]["target"] = f"ratio kept: {sv / sp:.2f}x"
+    pairs: list[tuple[Any, Any]] = []
+    for key in ("cold_signed", "cold_signed_novalidate"):
+        a, b = get(rw, key, "cpu_us_per_resolution"), get(ub, key, "cpu_us_per_resolution")
+        add(f"  CPU us/resolution, {'validating' if key == 'cold_signed' else 'not'}",
+            a, b, "", None)  # fmt: skip
+        pairs.append((a, b))
+    (va, vb), (na, nb) = pairs
+    add("  validation's CPU us per secure answer",
+        None if va is None or na is None else va - na,
+        None if vb is None or nb is None else vb - nb, "", None)  # fmt: skip
+    for label, key in (("resolver", "server_cpu_share"), (f"lab ({lab})", "lab_cpu_share")):
+        a, b = pct(get(rw, "cold_signed", key)), pct(get(ub, "cold_signed", key))
+        add(f"  CPU % of a core, {label}, validating", a, b, "", None, ratio=None)
     a, b = (
         get(rw, "cold", "upstream_per_resolution"),
         get(rw, "cold_novalidate", "upstream_per_resolution"),

@@ -23,6 +23,8 @@ class Setup:
     hints: Path | None = None
     anchor: Path | None = None
     """The lab's DNSSEC trust anchor file (its keys are made when the lab starts)."""
+    signed_cold: Path | None = None
+    """Never-seen secure questions for the cold rows (``queries.signed_cold_names``)."""
 
     @property
     def address(self) -> str:
