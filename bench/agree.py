@@ -2,9 +2,12 @@
 
 Each question of a dnsperf query file is asked of both servers with DO=1 (as a validating
 stub would), over UDP with a TCP retry on TC=1, a few in parallel; the two answers are
-compared on what a client acts on: the rcode, the AD bit, and the answer section's RRsets
-other than RRSIGs (owner, type, rdata; TTLs and signatures differ by design). Bounded: one
-timeout per question and a cap on the questions asked.
+compared on what a client acts on: the rcode, the AD bit, the answer section's RRsets other
+than RRSIGs (owner, type, rdata; TTLs and signatures differ by design), and whether the
+authority section has NSEC/NSEC3 records (the proof a validating stub needs for a negative
+or wildcard answer, RFC 4035 §3.1.3; which records make it may differ, e.g. an NSEC3 that
+serves two roles of an NXDOMAIN proof sent once or twice). Bounded: one timeout per question and a
+cap on the questions asked.
 
 ``python -m bench.agree ADDRESS PORT_A PORT_B FILE`` prints the differences.
 """
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import concurrent.futures
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,10 +37,13 @@ class Summary:
     rcode: str
     ad: bool
     answer: frozenset[str]
+    has_proof: bool = False
+    proof: frozenset[str] = field(default=frozenset(), compare=False)
 
     def text(self) -> str:
         ad = " AD" if self.ad else ""
-        return f"{self.rcode}{ad} [{'; '.join(sorted(self.answer))}]"
+        proof = f" proof [{'; '.join(sorted(self.proof))}]" if self.proof else ""
+        return f"{self.rcode}{ad} [{'; '.join(sorted(self.answer))}]{proof}"
 
 
 def ask(address: str, port: int, name: str, qtype: str) -> Summary:
@@ -54,7 +60,13 @@ def ask(address: str, port: int, name: str, qtype: str) -> Summary:
         if rrset.rdtype != dns.rdatatype.RRSIG
         for rd in rrset
     )
-    return Summary(dns.rcode.to_text(r.rcode()), bool(r.flags & dns.flags.AD), rrs)
+    proof = frozenset(
+        f"{rrset.name} {dns.rdatatype.to_text(rrset.rdtype)}".lower()
+        for rrset in r.authority
+        if rrset.rdtype in (dns.rdatatype.NSEC, dns.rdatatype.NSEC3)
+    )
+    ad = bool(r.flags & dns.flags.AD)
+    return Summary(dns.rcode.to_text(r.rcode()), ad, rrs, bool(proof), proof)
 
 
 def compare(
