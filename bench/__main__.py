@@ -630,7 +630,7 @@ def run_all(
                 median_round(do_rounds[name], rec, "_do")
             lines = [x for x in hot_do.read_text().splitlines() if x.strip()]
             same = record["agree_do"] = agree.compare(
-                s.address, s.rootwalk_port, s.unbound_port, lines
+                (s.address, s.rootwalk_port), (s.address, s.unbound_port), lines
             )
             log(
                 f"answers with DO, rootwalk vs Unbound: {same['same']}/{same['questions']} "

@@ -70,24 +70,25 @@ def ask(address: str, port: int, name: str, qtype: str) -> Summary:
 
 
 def compare(
-    address: str, port_a: int, port_b: int, questions: list[str], workers: int = 8
+    a: tuple[str, int], b: tuple[str, int], questions: list[str], workers: int = 8
 ) -> dict[str, Any]:
-    """Ask every ``"NAME TYPE"`` of ``questions`` of both; the counts and the differences."""
+    """Ask every ``"NAME TYPE"`` of ``questions`` of both servers (address, port); the counts
+    and the differences."""
 
     def one(line: str) -> tuple[str, Summary, Summary]:
         name, qtype = line.split()
-        return line, ask(address, port_a, name, qtype), ask(address, port_b, name, qtype)
+        return line, ask(*a, name, qtype), ask(*b, name, qtype)
 
     diffs: list[dict[str, str]] = []
     ad = [0, 0]
     rcodes: dict[str, int] = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-        for line, a, b in pool.map(one, questions):
-            ad[0] += a.ad
-            ad[1] += b.ad
-            rcodes[a.rcode] = rcodes.get(a.rcode, 0) + 1
-            if a != b:
-                diffs.append({"question": line, "a": a.text(), "b": b.text()})
+        for line, x, y in pool.map(one, questions):
+            ad[0] += x.ad
+            ad[1] += y.ad
+            rcodes[x.rcode] = rcodes.get(x.rcode, 0) + 1
+            if x != y:
+                diffs.append({"question": line, "a": x.text(), "b": y.text()})
     return {
         "questions": len(questions),
         "same": len(questions) - len(diffs),
@@ -107,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max", type=int, default=5000, help="questions asked at most (5000)")
     a = p.parse_args(argv)
     lines = [x for x in a.file.read_text().splitlines() if x.strip()][: a.max]
-    out = compare(a.address, a.port_a, a.port_b, lines)
+    out = compare((a.address, a.port_a), (a.address, a.port_b), lines)
     for d in out["differences"]:
         print(f"{d['question']}\n  {a.port_a}: {d['a']}\n  {a.port_b}: {d['b']}")
     print(
