@@ -105,6 +105,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="subset (novalidate: the cold runs with validation off in both)",
     )
     p.add_argument(
+        "--no-memory",
+        dest="memory",
+        action="store_false",
+        help="skip the memory load after the cold run (scenario 3), for short cold runs",
+    )
+    p.add_argument(
         "--no-profile", dest="profile", action="store_false", help="skip the py-spy profiles"
     )
     p.add_argument(
@@ -531,7 +537,9 @@ def main(argv: list[str] | None = None) -> int:
             queries.write(work / "cold-signed.txt", signed_cold) if signed_cold else None
         )
         rest = (
-            queries.write(work / "rest.txt", mem[a.cold_names :]) if mem[a.cold_names :] else None
+            queries.write(work / "rest.txt", mem[a.cold_names :])
+            if mem[a.cold_names :] and a.memory
+            else None
         )
         log(
             f"lab ({a.lab}): {a.lab_domains} domains on {a.net}.0.0/16 port 53; "
