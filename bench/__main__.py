@@ -23,7 +23,7 @@ from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
-from bench import dnsperf, overload, profile, queries, report
+from bench import agree, dnsperf, overload, profile, queries, report
 from bench.procs import (
     Proc,
     children,
@@ -34,7 +34,15 @@ from bench.procs import (
     system_cpu,
     system_cpu_delta,
 )
-from bench.servers import Lab, Setup, start_floor, start_lab, start_rootwalk, start_unbound
+from bench.servers import (
+    Lab,
+    Setup,
+    rootwalk_stats,
+    start_floor,
+    start_lab,
+    start_rootwalk,
+    start_unbound,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -53,12 +61,24 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--rate-duration", type=float, help="seconds at the fixed rate, per round (5; quick 3)"
     )
     p.add_argument("--hot-names", type=int, default=1000, help="cache-hit names (1000)")
+    p.add_argument(
+        "--signed-names",
+        type=int,
+        default=500,
+        help="secure names added to the cache-hit names for the DO=1 rows (500)",
+    )
     p.add_argument("--lab-domains", type=int, default=10000, help="synthetic domains (10000)")
     p.add_argument(
         "--mem-domains", type=int, help="domains x 10 names for memory (10000; quick 2000)"
     )
     p.add_argument(
         "--cold-names", type=int, help="cold names, of the memory set (20000; quick 10000)"
+    )
+    p.add_argument(
+        "--signed-cold-names",
+        type=int,
+        help="never-seen secure names (wildcards of signed zones) for the cold rows "
+        "(5000; quick 2000; 0 to skip)",
     )
     p.add_argument("--outstanding", type=int, default=100, help="dnsperf -q for cold runs (100)")
     p.add_argument("--clients", type=int, default=8, help="dnsperf -c for cold runs (8)")
@@ -78,7 +98,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     p.add_argument("--cold-limit", type=float, default=240, help="cap (s) of each cold run (240)")
     p.add_argument("--net", help="127.A for the lab (default: random A in 10..250)")
-    p.add_argument("--only", choices=["hit", "cold", "workers"], action="append", help="subset")
+    p.add_argument(
+        "--only",
+        choices=["hit", "cold", "novalidate", "workers"],
+        action="append",
+        help="subset (novalidate: the cold runs with validation off in both)",
+    )
+    p.add_argument(
+        "--no-memory",
+        dest="memory",
+        action="store_false",
+        help="skip the memory load after the cold run (scenario 3), for short cold runs",
+    )
     p.add_argument(
         "--no-profile", dest="profile", action="store_false", help="skip the py-spy profiles"
     )
@@ -92,10 +123,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     a.rate_duration = a.rate_duration or (3.0 if quick else 5.0)
     a.mem_domains = min(a.mem_domains or (2000 if quick else 10000), a.lab_domains)
     a.cold_names = min(a.cold_names or (10000 if quick else 20000), a.mem_domains * 10)
+    if a.signed_cold_names is None:
+        a.signed_cold_names = 2000 if quick else 5000
     if a.overload_duration is None:
         a.overload_duration = 10.0 if quick else 60.0
     a.net = a.net or f"127.{random.randint(10, 250)}"
-    a.only = a.only or ["hit", "cold", "workers"]
+    a.only = a.only or ["hit", "cold", "novalidate", "workers"]
     # Cache-hit runs pin the server to the last CPU and dnsperf to the others, so neither is
     # moved around or preempted by the other: the spread between runs shrinks a lot.
     cpus = sorted(os.sched_getaffinity(0))
@@ -188,22 +221,39 @@ def ms(x: float | None) -> float | None:
     return None if x is None else x * 1000
 
 
-def warm(s: Setup, server: str, port: int, hot: Path, rec: dict[str, Any]) -> None:
+def warm(
+    s: Setup, server: str, port: int, hot: Path, rec: dict[str, Any], *, dnssec: bool = False
+) -> None:
     # Two passes: the first resolves, the second is a cache hit through the full parse (which
-    # is what fills rootwalk's wire cache). Every server gets the same two passes.
-    w = dnsperf.run(s.address, port, str(hot), limit=60, maxruns=2, outstanding=100)
-    log(f"{server}: warmed with {w.completed}/{w.sent} questions ({w.rcodes})")
-    rec["warm"] = w.summary()
+    # is what fills rootwalk's wire cache). Every server gets the same two passes. DO is part
+    # of the wire cache's key (the answer's bytes differ), so the DO rows are warmed apart.
+    w = dnsperf.run(s.address, port, str(hot), limit=60, maxruns=2, outstanding=100, dnssec=dnssec)
+    do = " with DO" if dnssec else ""
+    log(f"{server}: warmed{do} with {w.completed}/{w.sent} questions ({w.rcodes})")
+    rec["warm_do" if dnssec else "warm"] = w.summary()
 
 
 def hit_round(
-    a: argparse.Namespace, s: Setup, server: str, port: int, pids: list[int], hot: Path
+    a: argparse.Namespace,
+    s: Setup,
+    server: str,
+    port: int,
+    pids: list[int],
+    hot: Path,
+    *,
+    dnssec: bool = False,
+    stats: Callable[[], dict[str, int]] | None = None,
 ) -> dict[str, Any]:
-    """One round: as fast as one dnsperf client goes, then CPU per query at a fixed rate."""
+    """One round: as fast as one dnsperf client goes, then CPU per query at a fixed rate.
+
+    ``dnssec``: every query with DO. ``stats``: the server's counters (rootwalk's ``ctl
+    stats``), read around the fixed-rate run for the share of answers from the fast path.
+    """
     cpu0, sys0 = sum(cpu_seconds(p) for p in pids), system_cpu()
     hit = dnsperf.run(
-        s.address, port, str(hot), limit=a.duration, clients=1, threads=1, cpus=a.load_cpus
-    )
+        s.address, port, str(hot), limit=a.duration, clients=1, threads=1, cpus=a.load_cpus,
+        dnssec=dnssec,
+    )  # fmt: skip
     cpu1 = sum(cpu_seconds(p) for p in pids)
     out: dict[str, Any] = {
         "hit": hit.summary()
@@ -213,11 +263,14 @@ def hit_round(
             "server_cpu_share": (cpu1 - cpu0) / hit.wall,
         }
     }
+    st0 = stats() if stats is not None else {}
     cpu0 = sum(cpu_seconds(p) for p in pids)
     rate = dnsperf.run(
-        s.address, port, str(hot), limit=a.rate_duration, max_qps=a.rate, cpus=a.load_cpus
-    )
+        s.address, port, str(hot), limit=a.rate_duration, max_qps=a.rate, cpus=a.load_cpus,
+        dnssec=dnssec,
+    )  # fmt: skip
     used = sum(cpu_seconds(p) for p in pids) - cpu0
+    st1 = stats() if stats is not None else {}
     out["rate"] = rate.summary() | {
         "asked_qps": a.rate,
         "achieved_qps": rate.qps,
@@ -225,33 +278,39 @@ def hit_round(
         "server_cpu_share": used / rate.wall,
         "cpu_us_per_query": used / rate.completed * 1e6 if rate.completed else None,
     }
+    asked = st1.get("queries_udp", 0) - st0.get("queries_udp", 0)
+    if st0 and st1 and asked > 0:
+        out["rate"]["fast_share"] = (
+            st1.get("answers_fast", 0) - st0.get("answers_fast", 0)
+        ) / asked
+    do = " (DO)" if dnssec else ""
     log(
-        f"{server}: cache hit {hit.qps:,.0f} qps, avg {hit.avg_latency * 1e3:.3f} ms, "
+        f"{server}{do}: cache hit {hit.qps:,.0f} qps, avg {hit.avg_latency * 1e3:.3f} ms, "
         f"lost {hit.lost}, dnsperf CPU {hit.dnsperf_cpu_share:.0%}; at -Q {a.rate}: "
         f"{rate.qps:,.0f} qps, {out['rate']['cpu_us_per_query'] or 0:.1f} us CPU/query"
     )
     return out
 
 
-def median_round(rounds: list[dict[str, Any]], rec: dict[str, Any]) -> None:
-    """``rec['hit']``/``rec['rate']``: the rounds' medians of the headline numbers."""
-    rec["rounds"] = rounds
+def median_round(rounds: list[dict[str, Any]], rec: dict[str, Any], suffix: str = "") -> None:
+    """``rec['hit']``/``rec['rate']`` (+ ``suffix``): the rounds' medians of the headlines."""
+    rec["rounds" + suffix] = rounds
     for part, keys in (
         ("hit", ("qps", "avg_latency_ms")),
-        ("rate", ("cpu_us_per_query", "achieved_qps")),
+        ("rate", ("cpu_us_per_query", "achieved_qps", "fast_share")),
     ):
         merged = dict(rounds[0][part])
         for key in keys:
             values = [r[part][key] for r in rounds if r[part].get(key) is not None]
             merged[key] = statistics.median(values) if values else None
-        rec[part] = merged
+        rec[part + suffix] = merged
 
 
 def share(seconds: float, wall: float) -> float | None:
     return seconds / wall if wall else None
 
 
-def cold_and_memory(
+def cold_run(
     a: argparse.Namespace,
     s: Setup,
     lab: Lab,
@@ -259,21 +318,27 @@ def cold_and_memory(
     port: int,
     pid: int,
     cold: Path,
-    rest: Path | None,
-    rec: dict[str, Any],
-) -> None:
-    addr = s.address
-    rss0 = rss_bytes(pid)
+    *,
+    validating: bool,
+    stats: Callable[[], dict[str, int]] | None = None,
+) -> dict[str, Any]:
+    """Every question of ``cold`` once, on a fresh server: rate, latency, CPU of everyone.
+
+    ``stats`` (rootwalk's ``ctl stats``) adds the upstream queries it sent per resolution.
+    """
+    st0 = stats() if stats is not None else {}
     cpu0, lab0 = cpu_seconds(pid), lab.cpu_seconds()
     c = dnsperf.run(
-        addr, port, str(cold), limit=a.cold_limit, maxruns=1, clients=a.clients,
+        s.address, port, str(cold), limit=a.cold_limit, maxruns=1, clients=a.clients,
         outstanding=a.outstanding, verbose=True,
     )  # fmt: skip
     cpu, lab_cpu = cpu_seconds(pid) - cpu0, lab.cpu_seconds() - lab0
+    st1 = stats() if stats is not None else {}
     # Shares of a core over dnsperf's run time (first question to last answer): a lost query
     # keeps dnsperf waiting for its timeout, idle time that would dilute the shares.
     window = c.run_time or c.wall
-    rec["cold"] = c.summary() | {
+    out = c.summary() | {
+        "validating": validating,
         "p50_ms": ms(c.percentile(50)),
         "p90_ms": ms(c.percentile(90)),
         "p99_ms": ms(c.percentile(99)),
@@ -288,16 +353,41 @@ def cold_and_memory(
         "dnsperf_cpu_share": share(c.dnsperf_cpu, window),
         "cpu_window_s": window,
     }
+    sent = st1.get("upstream_queries", 0) - st0.get("upstream_queries", 0)
+    if st0 and st1 and c.completed:
+        out["upstream_queries"] = sent
+        out["upstream_per_resolution"] = sent / c.completed
+    up = f", {sent / c.completed:.2f} upstream/resolution" if "upstream_queries" in out else ""
     log(
-        f"{server}: cold {c.completed}/{c.sent} in {c.run_time:.1f} s = {c.qps:,.0f}/s, "
-        f"p50 {rec['cold']['p50_ms'] or 0:.1f} ms, p99 {rec['cold']['p99_ms'] or 0:.1f} ms, "
+        f"{server} ({'validating' if validating else 'no validation'}): cold "
+        f"{c.completed}/{c.sent} in {c.run_time:.1f} s = {c.qps:,.0f}/s, "
+        f"p50 {out['p50_ms'] or 0:.1f} ms, p99 {out['p99_ms'] or 0:.1f} ms, "
         f"lost {c.lost}, SERVFAIL for existing names {c.servfail_existing} ({c.rcodes}); "
-        f"CPU: {server} {rec['cold']['server_cpu_share'] or 0:.0%} "
-        f"({rec['cold']['cpu_us_per_resolution'] or 0:,.0f} us/resolution), "
-        f"lab ({a.lab}) {rec['cold']['lab_cpu_share'] or 0:.0%}, "
-        f"dnsperf {rec['cold']['dnsperf_cpu_share'] or 0:.0%} of a core"
+        f"CPU: {server} {out['server_cpu_share'] or 0:.0%} "
+        f"({out['cpu_us_per_resolution'] or 0:,.0f} us/resolution{up}), "
+        f"lab ({a.lab}) {out['lab_cpu_share'] or 0:.0%}, "
+        f"dnsperf {out['dnsperf_cpu_share'] or 0:.0%} of a core"
     )
-    answered = c.completed
+    return out
+
+
+def cold_and_memory(
+    a: argparse.Namespace,
+    s: Setup,
+    lab: Lab,
+    server: str,
+    port: int,
+    pid: int,
+    cold: Path,
+    rest: Path | None,
+    rec: dict[str, Any],
+    stats: Callable[[], dict[str, int]] | None = None,
+) -> None:
+    """The cold run (validating), then the rest of the memory set; RSS per answer."""
+    addr = s.address
+    rss0 = rss_bytes(pid)
+    rec["cold"] = cold_run(a, s, lab, server, port, pid, cold, validating=True, stats=stats)
+    answered = rec["cold"]["completed"]
     if rest is not None:
         r = dnsperf.run(
             addr, port, str(rest), limit=a.cold_limit, maxruns=1, clients=a.clients,
@@ -436,11 +526,20 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         base = random.randint(20000, 40000)
         s = Setup(a.net, a.lab_domains, work, rootwalk_port=base, unbound_port=base + 1)
-        hot = queries.write(work / "hot.txt", queries.hot_names(a.hot_names, 0))
+        hot_list = queries.hot_names(a.hot_names, 0)
+        hot = queries.write(work / "hot.txt", hot_list)
+        signed = queries.signed_hot_names(a.signed_names)
+        hot_do = queries.write(work / "hot-do.txt", queries.interleave(hot_list, signed))
         mem = queries.per_domain_names(0, a.mem_domains)
         cold = queries.write(work / "cold.txt", mem[: a.cold_names])
+        signed_cold = queries.signed_cold_names(a.signed_cold_names)
+        s.signed_cold = (
+            queries.write(work / "cold-signed.txt", signed_cold) if signed_cold else None
+        )
         rest = (
-            queries.write(work / "rest.txt", mem[a.cold_names :]) if mem[a.cold_names :] else None
+            queries.write(work / "rest.txt", mem[a.cold_names :])
+            if mem[a.cold_names :] and a.memory
+            else None
         )
         log(
             f"lab ({a.lab}): {a.lab_domains} domains on {a.net}.0.0/16 port 53; "
@@ -450,7 +549,7 @@ def main(argv: list[str] | None = None) -> int:
             lab = start_lab(s, a.lab, tools)
             try:
                 record["lab_pids"] = lab.pids()
-                run_all(a, s, lab, tools, hot, cold, rest, record)
+                run_all(a, s, lab, tools, hot, hot_do, cold, rest, record)
             finally:
                 lab.stop()
         finally:
@@ -479,11 +578,19 @@ def run_all(
     lab: Lab,
     tools: dict[str, str],
     hot: Path,
+    hot_do: Path,
     cold: Path,
     rest: Path | None,
     record: dict[str, Any],
 ) -> None:  # noqa: E501
     rw, ub = record["rootwalk"], record["unbound"]
+
+    def rw_stats() -> dict[str, int]:
+        return rootwalk_stats(s, validate=True)
+
+    def rw_stats_plain() -> dict[str, int]:
+        return rootwalk_stats(s, validate=False)
+
     if "hit" in a.only:
         log(f"scenario 1: cache hit, {a.rounds} interleaved rounds")
         with (
@@ -514,6 +621,30 @@ def run_all(
             )
             rw["hit_c8"] = c8.summary()
             log(f"rootwalk: cache hit, 8 clients: {c8.qps:,.0f} qps")
+            # The same with DO=1, the cache-hit names plus secure ones (AD, RRSIGs, NSEC and
+            # NSEC3 proofs): validated answers must stay on the fast path too.
+            log(f"cache hit with DO=1 ({hot_do.name}), {a.rounds} interleaved rounds")
+            do_servers = servers[:2]
+            for name, port, _, rec in do_servers:
+                warm(s, name, port, hot_do, rec, dnssec=True)
+            do_rounds: dict[str, list[dict[str, Any]]] = {name: [] for name, *_ in do_servers}
+            for i in range(a.rounds):
+                for name, port, pids, _ in do_servers[i % 2 :] + do_servers[: i % 2]:
+                    st = rw_stats if name == "rootwalk" else None
+                    do_rounds[name].append(
+                        hit_round(a, s, name, port, pids, hot_do, dnssec=True, stats=st)
+                    )
+            for name, _, _, rec in do_servers:
+                median_round(do_rounds[name], rec, "_do")
+            lines = [x for x in hot_do.read_text().splitlines() if x.strip()]
+            same = record["agree_do"] = agree.compare(
+                (s.address, s.rootwalk_port), (s.address, s.unbound_port), lines
+            )
+            log(
+                f"answers with DO, rootwalk vs Unbound: {same['same']}/{same['questions']} "
+                f"the same, AD set {same['ad_a']} / {same['ad_b']}"
+                + "".join(f"\n  {d}" for d in same["differences"][:10])
+            )
             if a.profile:
                 with profiled(prw.pid, a.rate_duration, record, "hit", native=True):
                     dnsperf.run(s.address, s.rootwalk_port, str(hot), limit=a.rate_duration,
@@ -524,11 +655,51 @@ def run_all(
             seconds = min(a.cold_limit, 20.0)
             profiling = profiled(p.pid, seconds, record, "cold", native=False)
             with profiling if a.profile else nullcontext():
-                cold_and_memory(a, s, lab, "rootwalk", s.rootwalk_port, p.pid, cold, rest, rw)
+                cold_and_memory(
+                    a, s, lab, "rootwalk", s.rootwalk_port, p.pid, cold, rest, rw, rw_stats
+                )
+            if s.signed_cold is not None:
+                # Never-seen secure names on the same server, its keys now cached: what
+                # checking each answer's signatures costs (the cold set is unsigned domains).
+                seconds = min(max(a.signed_cold_names / 500, 2.0), 20.0)
+                profiling = profiled(p.pid, seconds, record, "cold-signed", native=False)
+                with profiling if a.profile else nullcontext():
+                    rw["cold_signed"] = cold_run(
+                        a, s, lab, "rootwalk", s.rootwalk_port, p.pid, s.signed_cold,
+                        validating=True, stats=rw_stats,
+                    )  # fmt: skip
             overload_run(a, s, lab, "rootwalk", s.rootwalk_port, p.pid, rw)
         with running(lambda: start_unbound(s, tools, tag="-cold")) as p:
             cold_and_memory(a, s, lab, "unbound", s.unbound_port, p.pid, cold, rest, ub)
+            if s.signed_cold is not None:
+                ub["cold_signed"] = cold_run(
+                    a, s, lab, "unbound", s.unbound_port, p.pid, s.signed_cold, validating=True
+                )
             overload_run(a, s, lab, "unbound", s.unbound_port, p.pid, ub)
+    if "novalidate" in a.only:
+        # The same cold questions on fresh servers with validation off in both (rootwalk
+        # [dnssec] enabled = false, Unbound module-config "iterator"): the gap to the
+        # validating run is what validation costs each of them.
+        log("scenario 2b: cold cache without validation (fresh servers)")
+        with running(lambda: start_rootwalk(s, tag="-cold-plain", validate=False)) as p:
+            rw["cold_novalidate"] = cold_run(
+                a, s, lab, "rootwalk", s.rootwalk_port, p.pid, cold, validating=False,
+                stats=rw_stats_plain,
+            )  # fmt: skip
+            if s.signed_cold is not None:
+                rw["cold_signed_novalidate"] = cold_run(
+                    a, s, lab, "rootwalk", s.rootwalk_port, p.pid, s.signed_cold,
+                    validating=False, stats=rw_stats_plain,
+                )  # fmt: skip
+        with running(lambda: start_unbound(s, tools, tag="-cold-plain", validate=False)) as p:
+            ub["cold_novalidate"] = cold_run(
+                a, s, lab, "unbound", s.unbound_port, p.pid, cold, validating=False
+            )
+            if s.signed_cold is not None:
+                ub["cold_signed_novalidate"] = cold_run(
+                    a, s, lab, "unbound", s.unbound_port, p.pid, s.signed_cold,
+                    validating=False,
+                )  # fmt: skip
     if "workers" in a.only:
         log("scenario 4: rootwalk --workers 2 (each worker has its own cache)")
         with running(lambda: start_rootwalk(s, workers=2, tag="-workers")) as p:

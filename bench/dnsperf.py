@@ -83,12 +83,14 @@ def run(
     max_qps: int | None = None,
     timeout: float = 5.0,
     verbose: bool = False,
+    dnssec: bool = False,
     cpus: set[int] | None = None,
     on_start: Callable[[float], None] | None = None,
 ) -> PerfResult:
     """One dnsperf run; it stops by itself after ``limit`` seconds at most (-l).
 
     ``on_start`` is called with the ``time.monotonic()`` of the start, once dnsperf runs.
+    ``dnssec`` sets DO in every query (``-D``), as a validating stub does.
     """
     argv = ["dnsperf", "-s", server, "-p", str(port), "-d", datafile, "-l", f"{limit:g}"]
     argv += ["-c", str(clients), "-T", str(threads), "-t", f"{timeout:g}"]
@@ -100,6 +102,8 @@ def run(
         argv += ["-Q", str(max_qps)]
     if verbose:
         argv += ["-v"]
+    if dnssec:
+        argv += ["-D"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.monotonic()
     proc = subprocess.Popen(

@@ -49,10 +49,28 @@ def _short(frame: str) -> str:
     return f"{name} ({path.rsplit('/', 1)[-1]})"
 
 
+def _modules(frame: str) -> set[str]:
+    """ "f (rootwalk/dnssec/crypto.py:12)" -> {"rootwalk/dnssec/crypto.py", "rootwalk/dnssec/"}.
+
+    Empty for frames outside rootwalk; a module of a subpackage also counts for the package.
+    """
+    _, _, where = frame.partition(" (")
+    path = where.rstrip(")").rsplit(":", 1)[0]
+    i = path.find("rootwalk/")
+    if i < 0:
+        return set()
+    path = path[i:]
+    parts = path.split("/")
+    return {path} | ({"/".join(parts[:2]) + "/"} if len(parts) > 2 else set())
+
+
 def summarise(raw: Path, top: int = 40) -> str:
     """Self and inclusive time per function from py-spy's collapsed stacks."""
     own: collections.Counter[str] = collections.Counter()
     inclusive: collections.Counter[str] = collections.Counter()
+    # Inclusive time per rootwalk module and package (rootwalk/dnssec/ is validation), so a
+    # profile tells how much of the cold path one part of the engine takes, callees included.
+    modules: collections.Counter[str] = collections.Counter()
     total = 0
     for line in raw.read_text(encoding="utf-8", errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
@@ -64,6 +82,8 @@ def summarise(raw: Path, top: int = 40) -> str:
         own[frames[-1]] += n
         for f in set(frames[1:]):  # the first frame is the process/thread name
             inclusive[f] += n
+        for m in set().union(*(_modules(f) for f in stack.split(";"))):
+            modules[m] += n
     if total == 0:
         return "no samples (the process was idle?)\n"
     out = [
@@ -73,4 +93,6 @@ def summarise(raw: Path, top: int = 40) -> str:
     out += [f"  {100 * n / total:5.1f}%  {f}" for f, n in own.most_common(top)]
     out += ["", "inclusive time:"]
     out += [f"  {100 * n / total:5.1f}%  {f}" for f, n in inclusive.most_common(top)]
+    out += ["", "inclusive time by rootwalk package/ and module (callees included):"]
+    out += [f"  {100 * n / total:5.1f}%  {m}" for m, n in modules.most_common(top)]
     return "\n".join(out) + "\n"

@@ -100,3 +100,65 @@ def fresh_names(count: int, domains: int, tag: str) -> list[str]:
         d = domain(i * 7919 % domains)
         out.append(f"{name.format(d=d, r=f'{tag}{i:x}')} {qtype}")
     return out
+
+
+# Questions whose answers are secure in the signed lab (docs/lab.md "The signed lab"): the
+# DO cache-hit rows mix them with the unsigned synthetic domains, so that answers with AD and
+# RRSIGs (and NSEC/NSEC3 proofs for NXDOMAIN and wildcards) are measured on the fast path too.
+SIGNED = (
+    ("www.example.com", "A"),  # alg 13, NSEC
+    ("example.com", "MX"),
+    ("{r}.wild.example.com", "A"),  # wildcard: RRSIG labels + the NSEC proof
+    ("nx{r}.example.com", "A"),  # NXDOMAIN: two NSEC
+    ("www.example.net", "A"),  # alg 15, NSEC3
+    ("{r}.wild.example.net", "A"),
+    ("nx{r}.example.net", "A"),  # NXDOMAIN: three NSEC3
+    ("www.island.test", "A"),  # an island below the unsigned test., through the anchor
+)
+
+
+def signed_hot_names(count: int, seed: int = 3) -> list[str]:
+    """``count`` questions of ``SIGNED`` in turn (random labels where the mix has ``{r}``)."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(count):
+        name, qtype = SIGNED[i % len(SIGNED)]
+        out.append(f"{name.format(r=_label(rng))} {qtype}")
+    return out
+
+
+def interleave(a: list[str], b: list[str]) -> list[str]:
+    """``a`` with ``b``'s lines spread evenly through it (both whole, in their order)."""
+    if not b:
+        return list(a)
+    out: list[str] = []
+    step = (len(a) + len(b)) / len(b)
+    j = 0
+    for i in range(len(a) + len(b)):
+        if j < len(b) and i >= round(j * step):
+            out.append(b[j])
+            j += 1
+        else:
+            out.append(a[i - j])
+    return out
+
+
+# Never-seen questions with secure answers: wildcard expansions in the two signed zones of
+# the lab that have wildcards. Each needs one upstream question and two signatures checked
+# (the answer's RRSIG, and the NSEC or NSEC3 proving no closer name, RFC 4035 §5.3.4, RFC
+# 5155 §8.8). NXDOMAIN names are left out: aggressive NSEC (RFC 8198) answers all but the
+# first few from the cache, in both resolvers.
+SIGNED_COLD = (
+    ("{r}.wild.example.com", "A"),  # ECDSAP256SHA256, NSEC
+    ("{r}.wild.example.net", "A"),  # ED25519, NSEC3
+)
+
+
+def signed_cold_names(count: int, seed: int = 4) -> list[str]:
+    """``count`` never-seen questions of ``SIGNED_COLD`` in turn."""
+    rng = random.Random(seed)
+    return [
+        f"{name.format(r=_label(rng))} {qtype}"
+        for i in range(count)
+        for name, qtype in (SIGNED_COLD[i % len(SIGNED_COLD)],)
+    ]

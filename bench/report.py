@@ -75,11 +75,36 @@ def rows(r: dict[str, Any]) -> list[Row]:
     add("  Python floor CPU us/query", a, b, "", None, 1)
     a, b = get(rw, "rate", "achieved_qps"), get(ub, "rate", "achieved_qps")
     add(f"  rate achieved (asked {r.get('params', {}).get('rate')})", a, b, "", None)
+
+    # DO=1 (dnsperf -D), the cache-hit names plus secure ones: the fast path must hold.
+    def was(x: float | None) -> str:
+        return "" if x is None else f" (without DO {x:.2f})"
+
+    plain_q = _ratio(get(rw, "hit", "qps"), get(ub, "hit", "qps"))
+    a, b = get(rw, "hit_do", "qps"), get(ub, "hit_do", "qps")
+    q = _ratio(a, b)
+    add("cache-hit qps, DO=1 (+ secure names)", a, b, "ratio >= 0.8" + was(plain_q),
+        None if q is None else q >= 0.8)  # fmt: skip
+    plain_cpu = _ratio(get(rw, "rate", "cpu_us_per_query"), get(ub, "rate", "cpu_us_per_query"))
+    a, b = get(rw, "rate_do", "cpu_us_per_query"), get(ub, "rate_do", "cpu_us_per_query")
+    q = _ratio(a, b)
+    add("CPU us/query at fixed rate, DO=1", a, b, "ratio <= 1.25" + was(plain_cpu),
+        None if q is None else q <= 1.25, 1)  # fmt: skip
+    fast = get(rw, "rate_do", "fast_share")
+    add("  rootwalk answers from the fast path, DO=1 (%)", None if fast is None else fast * 100,
+        None, ">= 99 %", None if fast is None else fast >= 0.99, 1, ratio=None)  # fmt: skip
+    same = r.get("agree_do")
+    if isinstance(same, dict):
+        add("  answers agree with Unbound, DO=1 (rcode, AD, data)", same.get("same"),
+            same.get("questions"), "all", same.get("same") == same.get("questions"),
+            ratio=None, b_text=f"of {_fmt(same.get('questions'))}")  # fmt: skip
+        out[-1]["text"][2] = "-"
+        add("  answers with AD, DO=1", same.get("ad_a"), same.get("ad_b"), "", None, ratio=None)
     a, b = get(rw, "cold", "qps"), get(ub, "cold", "qps")
     lost_rw, lost_ub = get(rw, "cold", "lost"), get(ub, "cold", "lost")
     q = _ratio(a, b)
     ok = None if q is None else (q >= 0.3 and lost_rw == 0)
-    add(f"cold resolutions/s (-c {r.get('params', {}).get('clients')})", a, b,
+    add(f"cold resolutions/s, validating (-c {r.get('params', {}).get('clients')})", a, b,
         "ratio >= 0.3, 0 lost", ok)  # fmt: skip
     a, b = get(rw, "cold", "p50_ms"), get(ub, "cold", "p50_ms")
     add("cold p50 latency (ms)", a, b, "", None, 2)
@@ -96,7 +121,7 @@ def rows(r: dict[str, Any]) -> list[Row]:
     a, b = get(rw, "cold", "servfail_existing"), get(ub, "cold", "servfail_existing")
     add("cold SERVFAIL for existing names", a, b, "0", None if a is None else a == 0, ratio=None)
     a, b = get(rw, "cold", "cpu_us_per_resolution"), get(ub, "cold", "cpu_us_per_resolution")
-    add("cold CPU us/resolution", a, b, "", None)
+    add("cold CPU us/resolution, validating", a, b, "", None)
 
     def pct(x: float | None) -> float | None:
         return None if x is None else x * 100
@@ -109,6 +134,74 @@ def rows(r: dict[str, Any]) -> list[Row]:
     ):
         a, b = pct(get(rw, "cold", key)), pct(get(ub, "cold", key))
         add(f"  cold CPU % of a core, {label}", a, b, "", None, ratio=None)
+    # The same cold questions with validation off in both (fresh servers, same run).
+    a, b = get(rw, "cold_novalidate", "qps"), get(ub, "cold_novalidate", "qps")
+    plain = _ratio(a, b)
+    add("cold resolutions/s, no validation", a, b, "", None)
+    a, b = (
+        get(rw, "cold_novalidate", "cpu_us_per_resolution"),
+        get(ub, "cold_novalidate", "cpu_us_per_resolution"),
+    )
+    add("cold CPU us/resolution, no validation", a, b, "", None)
+    for label, key in (
+        ("resolver", "server_cpu_share"),
+        (f"lab ({lab})", "lab_cpu_share"),
+        ("dnsperf", "dnsperf_cpu_share"),
+    ):
+        a, b = pct(get(rw, "cold_novalidate", key)), pct(get(ub, "cold_novalidate", key))
+        add(f"  cold CPU % of a core, {label}, no validation", a, b, "", None, ratio=None)
+    lost, sf = get(rw, "cold_novalidate", "lost"), get(rw, "cold_novalidate", "servfail_existing")
+    a, b = get(ub, "cold_novalidate", "lost"), get(ub, "cold_novalidate", "servfail_existing")
+    if lost is not None or a is not None:
+        add("  cold lost / SERVFAIL for existing names, no validation",
+            None, None, "0", None if lost is None else lost == 0 and sf == 0, ratio=None,
+            b_text=f"{_fmt(a)} / {_fmt(b)}")  # fmt: skip
+        out[-1]["text"][0] = f"{_fmt(lost)} / {_fmt(sf)}"
+    # What validation costs each: extra CPU per cold resolution, and the ratio kept.
+    costs = []
+    for d in (rw, ub):
+        v, n = (
+            get(d, "cold", "cpu_us_per_resolution"),
+            get(d, "cold_novalidate", "cpu_us_per_resolution"),
+        )
+        costs.append(None if v is None or n is None else v - n)
+    add("validation's CPU us per cold resolution", costs[0], costs[1], "", None)
+    val = _ratio(get(rw, "cold", "qps"), get(ub, "cold", "qps"))
+    add("cold ratio validating / ratio without", None, None,
+        ">= 0.3 and the same as without (>= 0.9x)",
+        None if val is None or plain is None else val >= 0.3 and val >= 0.9 * plain,
+        2, ratio=_ratio(val, plain))  # fmt: skip
+    # Never-seen secure names (wildcards of signed zones), keys already cached.
+    a, b = get(rw, "cold_signed", "qps"), get(ub, "cold_signed", "qps")
+    sv = _ratio(a, b)
+    add("cold secure names/s, validating (wildcards)", a, b, "", None)
+    kept = len(out) - 1
+    a, b = get(rw, "cold_signed_novalidate", "qps"), get(ub, "cold_signed_novalidate", "qps")
+    sp = _ratio(a, b)
+    add("cold secure names/s, no validation", a, b, "", None)
+    if sv is not None and sp is not None:
+        out[kept]["target"] = f"ratio kept: {sv / sp:.2f}x"
+    pairs: list[tuple[Any, Any]] = []
+    for key in ("cold_signed", "cold_signed_novalidate"):
+        a, b = get(rw, key, "cpu_us_per_resolution"), get(ub, key, "cpu_us_per_resolution")
+        add(f"  CPU us/resolution, {'validating' if key == 'cold_signed' else 'not'}",
+            a, b, "", None)  # fmt: skip
+        pairs.append((a, b))
+    (va, vb), (na, nb) = pairs
+    add("  validation's CPU us per secure answer",
+        None if va is None or na is None else va - na,
+        None if vb is None or nb is None else vb - nb, "", None)  # fmt: skip
+    for label, key in (("resolver", "server_cpu_share"), (f"lab ({lab})", "lab_cpu_share")):
+        a, b = pct(get(rw, "cold_signed", key)), pct(get(ub, "cold_signed", key))
+        add(f"  CPU % of a core, {label}, validating", a, b, "", None, ratio=None)
+    a, b = (
+        get(rw, "cold", "upstream_per_resolution"),
+        get(rw, "cold_novalidate", "upstream_per_resolution"),
+    )
+    if a is not None or b is not None:
+        add("  rootwalk upstream queries/resolution, validating / not", None, None, "", None,
+            ratio=_ratio(a, b))  # fmt: skip
+        out[-1]["text"][0] = f"{_fmt(a, 2)} / {_fmt(b, 2)}"
     factor = r.get("params", {}).get("overload_factor")
     a, b = get(rw, "overload", "asked_qps"), get(ub, "overload", "asked_qps")
     add(f"overload: asked qps ({factor}x cold capacity)", a, b, "", None, ratio=None)

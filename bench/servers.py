@@ -23,6 +23,8 @@ class Setup:
     hints: Path | None = None
     anchor: Path | None = None
     """The lab's DNSSEC trust anchor file (its keys are made when the lab starts)."""
+    signed_cold: Path | None = None
+    """Never-seen secure questions for the cold rows (``queries.signed_cold_names``)."""
 
     @property
     def address(self) -> str:
@@ -77,11 +79,20 @@ def start_python_lab(s: Setup) -> Proc:
     return p
 
 
-def rootwalk_config(s: Setup) -> Path:
-    path = s.workdir / "rootwalk.toml"
+def rootwalk_config(s: Setup, validate: bool = True) -> Path:
+    """rootwalk's config; ``validate`` False turns DNSSEC validation off ([dnssec] enabled)."""
+    path = s.workdir / ("rootwalk.toml" if validate else "rootwalk-novalidate.toml")
+    if not validate:
+        dnssec = "\n[dnssec]\nenabled = false\n"
+    elif s.anchor:
+        dnssec = f'\n[dnssec]\ntrust_anchor_file = "{s.anchor}"\n'
+    else:
+        dnssec = ""
     path.write_text(
         "[server]\n"
         "access_control = []\n"
+        "# its own control socket (ctl stats), not the host's run directory\n"
+        f'control_socket = "{control_socket(s, validate)}"\n'
         "\n"
         "[resolver]\n"
         'upstream_allow = ["127.0.0.0/8"]\n'
@@ -92,18 +103,36 @@ def rootwalk_config(s: Setup) -> Path:
         "[cache]\n"
         "# room for the memory scenario's ~100,000 RRsets plus delegations, without eviction\n"
         "max_entries = 1000000\n"
-        "max_ttl = 86400\n"
-        + (f'\n[dnssec]\ntrust_anchor_file = "{s.anchor}"\n' if s.anchor else ""),
+        "max_ttl = 86400\n" + dnssec,
         encoding="utf-8",
     )
     return path
 
 
-def start_rootwalk(s: Setup, workers: int = 1, tag: str = "") -> Proc:
+def control_socket(s: Setup, validate: bool = True) -> Path:
+    return s.workdir / ("rootwalk.sock" if validate else "rootwalk-novalidate.sock")
+
+
+def rootwalk_stats(s: Setup, validate: bool = True) -> dict[str, int]:
+    """``rootwalk ctl stats`` of the running server of that config ({} if it fails)."""
+    argv = [sys.executable, "-m", "rootwalk", "ctl", "--socket", str(control_socket(s, validate))]
+    try:
+        r = subprocess.run(argv + ["stats"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    out: dict[str, int] = {}
+    for line in r.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        if value.strip().lstrip("-").isdigit():
+            out[key] = int(value)
+    return out
+
+
+def start_rootwalk(s: Setup, workers: int = 1, tag: str = "", validate: bool = True) -> Proc:
     assert s.hints is not None
     argv = [sys.executable, "-m", "rootwalk", "serve"]
     argv += ["--listen", f"{s.address}:{s.rootwalk_port}", "--root-hints", str(s.hints)]
-    argv += ["--upstream-port", "53", "--config", str(rootwalk_config(s))]
+    argv += ["--upstream-port", "53", "--config", str(rootwalk_config(s, validate))]
     argv += ["--workers", str(workers)]
     p = Proc("rootwalk", argv, s.workdir / f"rootwalk{tag}.log")
     try:
@@ -126,9 +155,19 @@ def start_floor(s: Setup, port: int) -> Proc:
     return p
 
 
-def unbound_config(s: Setup) -> Path:
+def unbound_config(s: Setup, validate: bool = True) -> Path:
+    """Unbound's config; with ``validate`` (and a lab anchor) its validator module runs.
+
+    The anchor file holds DS lines for the lab root and for island.test (an island below
+    the unsigned test.); Unbound reads both from one ``trust-anchor-file``. Without an anchor
+    (the Python lab's older runs) or with ``validate`` False it is the iterator alone.
+    """
     assert s.hints is not None
-    path = s.workdir / "unbound.conf"
+    path = s.workdir / ("unbound.conf" if validate else "unbound-novalidate.conf")
+    if validate and s.anchor is not None:
+        dnssec = f'module-config: "validator iterator"\n    trust-anchor-file: "{s.anchor}"'
+    else:
+        dnssec = 'module-config: "iterator"'
     path.write_text(
         f"""server:
     interface: {s.address}@{s.unbound_port}
@@ -136,7 +175,13 @@ def unbound_config(s: Setup) -> Path:
     num-threads: 1
     do-not-query-localhost: no
     root-hints: "{s.hints}"
-    module-config: "iterator"
+    {dnssec}
+    # Unbound answers some special-use names itself (static local zones, NXDOMAIN with AA):
+    # test. (RFC 6761 section 6.2) and 192.0.2.0/24's reverse (TEST-NET-1, RFC 5737). The
+    # lab delegates test. (partlame.test, island.test) and serves 1.2.0.192.in-addr.arpa
+    # in arpa., so hand those names back to the iterator as rootwalk does.
+    local-zone: "test." nodefault
+    local-zone: "2.0.192.in-addr.arpa." nodefault
     access-control: 127.0.0.0/8 allow
     chroot: ""
     username: ""
@@ -159,8 +204,8 @@ remote-control:
     return path
 
 
-def start_unbound(s: Setup, tools: dict[str, str], tag: str = "") -> Proc:
-    conf = unbound_config(s)
+def start_unbound(s: Setup, tools: dict[str, str], tag: str = "", validate: bool = True) -> Proc:
+    conf = unbound_config(s, validate)
     check = subprocess.run(
         [tools["unbound-checkconf"], str(conf)], capture_output=True, text=True, timeout=60
     )
