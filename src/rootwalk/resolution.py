@@ -487,11 +487,17 @@ class Resolution:
         at = Attempt(qname, qtype, deleg, qmin, deleg.zone, {deleg.zone})
         while True:
             deleg = at.deleg
-            target = yield from self._pick(deleg, at.failed)
             sent = minimise(qname, deleg.zone, at.known) if at.qmin else qname
             # RFC 9156 §2.1 uses QTYPE A for minimised queries (it lies below any cut); RFC 7816
             # and Knot Resolver use NS, which some broken authorities answer better.
             sent_type = qtype if sent == qname else self._qmin_type
+            if sent != qname and self._no_cut_cached(sent, sent_type):
+                # This step was taken before (an empty non-terminal such as wild.example.com,
+                # asked on the way to every name below it): its answer is cached, so there is
+                # no cut there; one label more without asking (Unbound does the same).
+                at.known = sent
+                continue
+            target = yield from self._pick(deleg, at.failed)
             ex = yield self._send(target, deleg.zone, sent, sent_type, deleg.forward)
             if isinstance(ex, UpstreamError):
                 self._on_error(at, target, sent, sent_type, ex)
@@ -520,6 +526,12 @@ class Resolution:
                         self._insecure_ede = (int(outcome.ede), outcome.reason)
                     self._ttl_caps.update(outcome.ttls)
                 return c
+
+    def _no_cut_cached(self, name: bytes, rdtype: int) -> bool:
+        """Whether the cache holds data or NODATA for a minimised step's question, as left by
+        the same step of an earlier walk (a cut there would have been a cached delegation)."""
+        hit = self.cache.lookup(name, rdtype, self.clock.now())
+        return hit is not None and hit.complete and not hit.nxdomain and not hit.chain
 
     # -- one handler per kind of response -----------------------------------------------------
 

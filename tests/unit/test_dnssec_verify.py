@@ -133,3 +133,37 @@ def test_unsupported_algorithms_and_digests_are_insecure_not_bogus() -> None:
         assert (
             verify_dnskeys(KEYS, KEY_SIGS, ds_for(KSK_KEY, digest), NOW).status is Security.SECURE
         )
+
+
+def test_a_verified_signature_is_reused_only_for_the_same_data_and_within_its_window() -> None:
+    """The verified-signature memo (verify.py _VERIFIED) answers an identical RRset, RRSIG set
+    and key set without checking again, but never another RRset, another key set, or a time
+    outside the signature's window; the TTL cap is made afresh each time."""
+    from rootwalk.dnssec import verify
+
+    zone = from_text("example.com")
+    www = from_dns_rrset(WWW)
+    sigs = signed(WWW, ZSK, ZSK_KEY, expiration=NOW + 1000)
+    calls: list[int] = []
+    real = verify.verify_signature
+
+    def counting(*args: object) -> bool:
+        calls.append(1)
+        return real(*args)  # type: ignore[arg-type]
+
+    verify._VERIFIED.clear()
+    verify.verify_signature = counting  # type: ignore[assignment]
+    try:
+        assert verify_rrset(www, sigs, KEYS, zone, NOW).status is Security.SECURE
+        assert len(calls) == 1
+        again = verify_rrset(www, sigs, KEYS, zone, NOW + 600)
+        assert again.status is Security.SECURE and again.ttl == 300 and len(calls) == 1
+        assert verify_rrset(www, sigs, KEYS, zone, NOW + 900).ttl == 100  # expiration - now
+        forged = dataclasses.replace(www, rdatas=(bytes([192, 0, 2, 66]),))
+        assert verify_rrset(forged, sigs, KEYS, zone, NOW).status is Security.BOGUS
+        only_ksk = dataclasses.replace(KEYS, rdatas=(KSK_KEY.to_digestable(),))
+        assert verify_rrset(www, sigs, only_ksk, zone, NOW).ede is EDE.DNSKEY_MISSING
+        late = verify_rrset(www, sigs, KEYS, zone, NOW + 2000)
+        assert late.status is Security.BOGUS and late.ede is EDE.SIGNATURE_EXPIRED
+    finally:
+        verify.verify_signature = real

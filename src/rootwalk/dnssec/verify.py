@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 import struct
 import time
+from collections import OrderedDict
 from dataclasses import dataclass
 
 from rootwalk.dnssec.canonical import Rrsig, in_validity_window, parse_rrsig, signed_data
@@ -51,6 +52,7 @@ class Verdict:
     ede: EDE | None = None  # for BOGUS, and for INSECURE by unsupported algorithm/digest
     ttl: int | None = None  # SECURE: the TTL the RRset may be cached for
     key_tag: int | None = None  # the key that made it secure (for the trace)
+    sig: Rrsig | None = None  # SECURE: the signature that verified
 
 
 def _dnskey_fields(rdata: bytes) -> tuple[int, int, int, bytes] | None:
@@ -66,12 +68,39 @@ def _rrset_text(rrset: RRset) -> str:
     return f"{to_text(rrset.owner)} {dns.rdatatype.to_text(rrset.rtype)}"  # type: ignore[arg-type]
 
 
+# Signatures that verified, by what was verified: the same RRset, RRSIGs and keys come again
+# and again (every referral from a TLD carries the same NSEC3 records, every wildcard answer
+# the same proof), and a signature check costs far more than a lookup. Unbound likewise
+# trusts an identical RRset it validated. The entry keeps the signature's window and original
+# TTL, so the time checks and the TTL cap are made again at every use.
+_VERIFIED: OrderedDict[tuple[object, ...], tuple[Rrsig, str]] = OrderedDict()
+_VERIFIED_MAX = 4096
+
+
 def verify_rrset(
     rrset: RRset, sigs: RRset | None, dnskeys: RRset, zone: bytes, now: float
 ) -> Verdict:
     """The status of ``rrset`` given the RRSIGs over it and the (already validated) DNSKEY
     set of ``zone``, the zone the RRset was received from."""
-    # The RRset in words, made only when a verdict needs it (presentation is not free).
+    if sigs is not None:
+        key = (rrset.owner, rrset.rtype, rrset.rdatas, sigs.rdatas, zone, dnskeys.rdatas)
+        known = _VERIFIED.get(key)
+        if known is not None and in_validity_window(known[0], now) == 0:
+            sig = known[0]
+            ttl = max(0, min(rrset.ttl, sig.original_ttl, sig.expiration - int(now)))
+            return Verdict(Security.SECURE, known[1], ttl=ttl, key_tag=sig.key_tag)
+        verdict = _verify_rrset(rrset, sigs, dnskeys, zone, now)
+        if verdict.status is Security.SECURE and verdict.sig is not None:
+            _VERIFIED[key] = (verdict.sig, verdict.reason)
+            if len(_VERIFIED) > _VERIFIED_MAX:
+                _VERIFIED.popitem(last=False)
+        return verdict
+    return _verify_rrset(rrset, sigs, dnskeys, zone, now)
+
+
+def _verify_rrset(
+    rrset: RRset, sigs: RRset | None, dnskeys: RRset, zone: bytes, now: float
+) -> Verdict:
     candidates: list[Rrsig] = []
     if sigs is not None:
         for rdata in sigs.rdatas:
@@ -153,6 +182,7 @@ def verify_rrset(
                 f"{sig.algorithm}, valid {_day(sig.inception)} to {_day(sig.expiration)})",
                 ttl=ttl,
                 key_tag=sig.key_tag,
+                sig=sig,
             )
         failures.append(
             (

@@ -395,3 +395,20 @@ async def test_forward_zone_sends_questions_to_the_given_servers(
 
 def _t(rdtype: int) -> str:
     return dns.rdatatype.to_text(dns.rdatatype.RdataType.make(rdtype))
+
+
+async def test_a_minimised_step_the_cache_answers_is_not_asked_again(
+    inlab: InLab, resolver: Resolver
+) -> None:
+    """wild.example.com is an empty non-terminal: the first name below it is walked label by
+    label (RFC 9156) and its NODATA is cached; the next name below it skips that step."""
+    servers = [inlab.server(k) for k in ("ns1.example.com", "ns2.example.com")]
+    r = await ask(resolver, "a.wild.example.com")
+    assert addresses(r) == ["192.0.2.99"]
+    assert sum(s.count("wild.example.com", "A") for s in servers) == 1
+    for s in servers:
+        s.reset_counters()
+    r = await ask(resolver, "b.wild.example.com")
+    assert addresses(r) == ["192.0.2.99"]
+    assert sum(s.count("wild.example.com", "A") for s in servers) == 0
+    assert sum(s.count() for s in servers) == 1  # b.wild.example.com itself, once
