@@ -36,6 +36,8 @@ root_hints = "{lab.root_hints_path}"
 upstream_port = {lab.port}
 upstream_allow = ["127.0.0.0/8"]
 do_not_query_localhost = false
+[dnssec]
+trust_anchor_file = "{lab.trust_anchor_path}"
 [server]
 listen = ["127.0.0.1:0"]
 control_socket = "off"
@@ -129,20 +131,15 @@ def micro(n: int = 200_000, rounds: int = 7) -> None:
 
     import dns.message
 
-    from rootwalk.config import Config, ResolverConfig, ServerConfig
+    from rootwalk.config import load_config
     from rootwalk.resolver import Resolver
     from rootwalk.server.dashboard.feed import Feed
     from rootwalk.server.handler import Handler
 
     with Lab() as lab:
-        config = Config(
-            resolver=ResolverConfig(
-                root_hints=lab.root_hints_path,
-                upstream_port=lab.port,
-                upstream_allow=("127.0.0.0/8",),
-                do_not_query_localhost=False,
-            ),
-            server=dataclasses.replace(ServerConfig(), hosts_file="off"),
+        base = load_config(lab.config_path)  # the lab's resolver settings and trust anchor
+        config = dataclasses.replace(
+            base, server=dataclasses.replace(base.server, hosts_file="off")
         )
         resolver = Resolver(config)
         handler = Handler(resolver, config)
