@@ -21,6 +21,7 @@ bytes and RRsets hold rdata bytes; dnspython appears only in presentation.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import ipaddress
@@ -814,7 +815,17 @@ def _describe(c: Classified) -> str:
     from rootwalk.wire.convert import rrset_lines  # presentation only
 
     if c.kind is ResponseKind.ANSWER:
-        return "; ".join(line for r in c.answer for line in rrset_lines(r))[:200] or c.reason
+        # A trace line shows at most 200 characters: render only the records that can show
+        # (presentation goes through dnspython, and a DNSKEY or TXT set is long).
+        lines: list[str] = []
+        size = 0
+        for r in c.answer:
+            for line in rrset_lines(dataclasses.replace(r, rdatas=r.rdatas[:3])):
+                lines.append(line)
+                size += len(line) + 2
+                if size >= 200:
+                    return "; ".join(lines)[:200]
+        return "; ".join(lines)[:200] or c.reason
     if c.kind is ResponseKind.CNAME:
         return f"chain continues at {to_text(c.target)}"
     if c.soa is not None:
