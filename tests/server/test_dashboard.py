@@ -18,7 +18,7 @@ import dns.rcode
 import pytest
 
 from rootwalk.config import ServerConfig
-from rootwalk.lab import Lab
+from rootwalk.lab import Lab, web
 from rootwalk.resolver import Resolver
 from rootwalk.server.app import Server, bind_dashboard, bind_one
 from rootwalk.server.dashboard.http import Request, Response, json_response
@@ -277,3 +277,27 @@ async def test_extra_routes_are_served(lab: Lab) -> None:
     finally:
         await srv.shutdown()
     assert srv.handler.tap is None
+
+
+def test_browse_fetches_the_page_at_a_loopback_answer(lab: Lab, served: ServeProcess) -> None:
+    """Steps 8 and 9 of the seed documents: the lab's web.example.com resolves to a loopback
+    address where the lab runs a web server; the dashboard fetches its page and title. Only
+    loopback addresses are opened (no reaching into other networks through the dashboard)."""
+    base = dashboard_address(served)
+    assert lab.web is not None
+    walk = get_json(base, "/api/resolve?name=web.example.com&type=A")
+    assert any(line.endswith(lab.web.address) for line in walk["answer"]), walk["answer"]
+    before = lab.web.requests
+    page = get_json(
+        base, f"/api/browse?address={lab.web.address}&port={lab.port}&host=web.example.com"
+    )
+    assert page["status"].startswith("HTTP/1.0 200") and page["title"] == web.TITLE
+    assert lab.web.requests == before + 1
+    for query in (
+        f"address=192.0.2.1&port={lab.port}",  # not this machine
+        f"address=example.com&port={lab.port}",  # not an address
+        f"address={lab.web.address}&port=0",
+        f"address={lab.web.address}&port=http",
+    ):
+        assert http_get(base, f"/api/browse?{query}")[0] == 400, query
+    assert lab.web.requests == before + 1

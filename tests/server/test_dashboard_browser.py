@@ -194,6 +194,34 @@ def test_resolve_box_draws_the_walk(
     assert [h["kind"] for h in rows(page, "#walk-hops tr.hop")] == ["cache"]
 
 
+def test_resolve_box_goes_on_to_the_web_page(page: WebDriver, lab: Lab, shots: Path) -> None:
+    """The seeds' whole story in the resolve box: walk web.example.com (steps 1-7), then open
+    the page at the address found (steps 8 and 9: the lab's web server and its title)."""
+    assert lab.web is not None
+    name = page.find_element(By.ID, "resolve-name")
+    name.clear()
+    name.send_keys("web.example.com")
+    Select(page.find_element(By.ID, "resolve-type")).select_by_visible_text("A")
+    page.find_element(By.ID, "resolve-go").click()
+    wait(page, lambda d: d.find_element(By.ID, "walk-browse").is_displayed())
+    assert lab.web.address in page.find_element(By.ID, "browse-what").text
+    port = page.find_element(By.ID, "browse-port")
+    port.clear()
+    port.send_keys(str(lab.port))
+    page.find_element(By.ID, "browse-go").click()
+    wait(page, lambda d: "9. web server -> browser" in d.find_element(By.ID, "browse-result").text)
+    text = page.find_element(By.ID, "browse-result").text
+    assert f"8. browser -> web server {lab.web.address}:{lab.port}" in text
+    assert "200 OK" in text and "Hello from web.example.com" in text
+    page.save_screenshot(str(shots / "nine-steps.png"))
+    # A name whose address is not this machine's offers no such step.
+    name.clear()
+    name.send_keys("www.example.com")
+    page.find_element(By.ID, "resolve-go").click()
+    wait(page, lambda d: "www.example.com. A: NOERROR" in d.find_element(By.ID, "walk-status").text)
+    assert not page.find_element(By.ID, "walk-browse").is_displayed()
+
+
 def test_upstream_servers_panel(page: WebDriver, lab: Lab, served: ServeProcess) -> None:
     assert ask(served.addresses[0], "www.eng.example.com").rcode() == dns.rcode.NOERROR
     eng = lab.server("ns1.eng.example.com").address

@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import dataclasses
-import re
 import time
 
 import dns.asyncquery
@@ -33,6 +32,7 @@ from rootwalk.lab.world import Lab
 from rootwalk.present import format_event
 from rootwalk.resolution import Result, TraceEvent
 from rootwalk.resolver import Resolver
+from rootwalk.server.dashboard.browse import fetch_title
 from rootwalk.wire.convert import to_dns_rrset
 from rootwalk.wire.names import from_text, label_count, to_text
 
@@ -40,7 +40,6 @@ __all__ = ["run_demo", "story"]
 
 #: Seconds the story's browser waits for DNS or HTTP (the lab answers in milliseconds).
 _BROWSER_TIMEOUT = 5.0
-_TITLE = re.compile(rb"<title>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 _FIRST = [
     ("www.example.com", "A", "a name two referrals down: root -> com -> example.com"),
@@ -79,21 +78,6 @@ def _hop_step(ev: TraceEvent) -> int:
     """Which of the seed documents' steps an upstream exchange is: 3 root, 4 TLD, 5 zone."""
     depth = label_count(ev.zone) if ev.zone is not None else 2
     return 3 + min(depth, 2)
-
-
-async def _browse(address: str, port: int) -> tuple[str, str]:
-    """Steps 8 and 9: GET / from the web server; (status line, page title)."""
-    async with asyncio.timeout(_BROWSER_TIMEOUT):
-        reader, writer = await asyncio.open_connection(address, port)
-        try:
-            writer.write(f"GET / HTTP/1.0\r\nHost: {web.NAME}\r\n\r\n".encode())
-            await writer.drain()
-            data = await reader.read(65536)
-        finally:
-            writer.close()
-    status = data.split(b"\r\n", 1)[0].decode(errors="replace")
-    m = _TITLE.search(data)
-    return status, (m.group(1).decode(errors="replace") if m else "(no title)")
 
 
 async def story(lab: Lab, out: list[str]) -> None:
@@ -185,7 +169,7 @@ async def story(lab: Lab, out: list[str]) -> None:
             out.append(
                 _step(8, "browser -> web server", f"GET / HTTP/1.0 to {addresses[0]}:{lab.port}")
             )
-            status, title = await _browse(addresses[0], lab.port)
+            status, title = await fetch_title(addresses[0], lab.port, web.NAME)
             out.append(_step(9, "web server -> browser", f"{status}, title: {title!r}"))
             out.append("")
     finally:

@@ -39,6 +39,7 @@ import dns.rcode
 import dns.rdatatype
 
 from rootwalk.resolution import TraceEvent
+from rootwalk.server.dashboard.browse import fetch_title, is_loopback
 from rootwalk.server.dashboard.feed import WINDOWS, Feed
 from rootwalk.server.dashboard.walk import walk_json
 from rootwalk.wire.convert import rrset_lines
@@ -306,7 +307,29 @@ class DashboardService:
             return json_response({"servers": upstreams(self.server)})
         if path == "/api/resolve":
             return await self._resolve(request)
+        if path == "/api/browse":
+            return await self._browse(request)
         return _error(404, f"nothing at {path}")
+
+    async def _browse(self, request: Request) -> Response:
+        """Steps 8 and 9 for an answer on this machine: GET / from ADDRESS:PORT (loopback
+        only, see browse.py), the status line and the page's title."""
+        address = request.query.get("address", "").strip()
+        host = request.query.get("host", "").strip().rstrip(".")
+        try:
+            port = int(request.query.get("port", "80"))
+            dns.name.from_text(host or "x")
+        except (ValueError, dns.exception.DNSException):
+            return _error(400, "port is a number, host a name")
+        if not is_loopback(address) or not 1 <= port <= 65535:
+            return _error(400, "only a loopback address (this machine, as the lab's) is opened")
+        started = time.monotonic()
+        try:
+            status, title = await fetch_title(address, port, host or address)
+        except (OSError, TimeoutError) as exc:
+            return _error(502, f"no page from {address}:{port}: {exc or 'timed out'}")
+        ms = round((time.monotonic() - started) * 1000, 2)
+        return json_response({"status": status, "title": title, "ms": ms})
 
     async def _stream(self, writer: asyncio.StreamWriter) -> None:
         if len(self._streams) >= _MAX_STREAMS:

@@ -256,7 +256,33 @@ function drawWalk(w) {
     [...(w.answer || []), ...(w.authority || []).map((l) => "; authority: " + l),
      ...(w.ede || []).map((e) => `; extended error ${e.code}: ${e.text}`)].join("\n") || "(no records)";
 }
+// Steps 8 and 9 of the seed documents, for an answer on this machine (the lab's web server):
+// the server asks it (GET /api/browse, loopback only) and the page's title comes back.
+function offerBrowse(w) {
+  const box = document.getElementById("walk-browse");
+  const m = (w.answer || []).map((l) => l.match(/\s(?:IN\s+)?(A|AAAA)\s+(\S+)$/)).find((x) => x);
+  const addr = m && m[2];
+  box.hidden = !addr || !(addr.startsWith("127.") || addr === "::1");
+  if (box.hidden) return;
+  box.dataset.address = addr;
+  box.dataset.host = w.name;
+  document.getElementById("browse-what").textContent =
+    `steps 8 and 9: the browser asks the web server at ${addr}`;
+  document.getElementById("browse-result").textContent = "";
+}
+async function browse() {
+  const box = document.getElementById("walk-browse");
+  const port = document.getElementById("browse-port").value;
+  const { address, host } = box.dataset;
+  const out = document.getElementById("browse-result");
+  out.textContent = `asking ${address}:${port}…`;
+  const r = await getJSON("/api/browse", { address, port, host });
+  if (!r.ok) { out.textContent = (r.body && r.body.error) || `failed (HTTP ${r.status})`; return; }
+  out.textContent = `8. browser -> web server ${address}:${port}: GET / (Host: ${host})\n` +
+    `9. web server -> browser: ${r.body.status}, title: ${r.body.title} (${ms(r.body.ms)} ms)`;
+}
 function clearWalk(message) {
+  document.getElementById("walk-browse").hidden = true;
   document.getElementById("walk-status").textContent = message;
   document.getElementById("walk-svg").replaceChildren();
   document.querySelector("#walk-hops tbody").replaceChildren();
@@ -271,6 +297,7 @@ async function resolve(ev) {
   const r = await getJSON("/api/resolve", { name, type });
   if (!r.ok) { clearWalk((r.body && r.body.error) || `failed (HTTP ${r.status})`); return; }
   drawWalk(r.body);
+  offerBrowse(r.body);
 }
 async function explain(name, type) {
   document.getElementById("resolve-name").value = name;
@@ -303,6 +330,7 @@ function connect() {
 
 async function start() {
   document.getElementById("resolve-form").addEventListener("submit", resolve);
+  document.getElementById("browse-go").addEventListener("click", browse);
   document.getElementById("chart-range").addEventListener("change", drawChart);
   document.getElementById("top-window").addEventListener("change", refreshTop);
   document.getElementById("tail-filter").addEventListener("input", renderTail);
