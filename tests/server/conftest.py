@@ -240,3 +240,12 @@ def server(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Serve
 @pytest.fixture(scope="module")
 def udp4(server: ServeProcess) -> tuple[str, int]:
     return server.addresses[0]
+
+
+def dashboard_server(lab: Lab, tmp: Path) -> ServeProcess:
+    """A ``rootwalk serve`` with the dashboard on (a random loopback port) and one blocked
+    name (``ads.example.com``), for the dashboard's HTTP and browser tests."""
+    block = tmp / "block.txt"
+    block.write_text("ads.example.com\n")
+    extra = f'dashboard_listen = "127.0.0.1:0"\nblocklists = ["{block}"]\n'
+    return start_server(lab, tmp, extra, listen=["127.0.0.1:0"])

@@ -24,7 +24,7 @@ from rootwalk.server.app import Server, bind_dashboard, bind_one
 from rootwalk.server.dashboard.http import Request, Response, json_response
 
 from ..engine.conftest import make_config
-from .conftest import ServeProcess, ask, run_cli, start_server
+from .conftest import ServeProcess, ask, dashboard_server, run_cli, start_server
 
 TOKEN = "0123456789abcdef-test"
 
@@ -88,11 +88,7 @@ def dashboard_address(proc: ServeProcess) -> tuple[str, int]:
 
 @pytest.fixture(scope="module")
 def served(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    tmp = tmp_path_factory.mktemp("dash")
-    block = tmp / "block.txt"
-    block.write_text("ads.example.com\n")
-    extra = f'dashboard_listen = "127.0.0.1:0"\nblocklists = ["{block}"]\n'
-    proc = start_server(lab, tmp, extra, listen=["127.0.0.1:0"])
+    proc = dashboard_server(lab, tmp_path_factory.mktemp("dash"))
     yield proc
     assert proc.stop() == 0, proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr

@@ -25,7 +25,7 @@ import pytest
 
 from rootwalk.lab import Lab
 
-from .conftest import ServeProcess, ask, start_server
+from .conftest import ServeProcess, ask, dashboard_server
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMEDRIVER = shutil.which("chromedriver") or "/usr/bin/chromedriver"
@@ -48,11 +48,7 @@ from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 @pytest.fixture(scope="module")
 def served(lab: Lab, tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServeProcess]:
-    tmp = tmp_path_factory.mktemp("dash-browser")
-    block = tmp / "block.txt"
-    block.write_text("ads.example.com\n")
-    extra = f'dashboard_listen = "127.0.0.1:0"\nblocklists = ["{block}"]\n'
-    proc = start_server(lab, tmp, extra, listen=["127.0.0.1:0"])
+    proc = dashboard_server(lab, tmp_path_factory.mktemp("dash-browser"))
     yield proc
     assert proc.stop() == 0, proc.stderr
     assert "Traceback" not in proc.stderr, proc.stderr

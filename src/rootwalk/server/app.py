@@ -221,31 +221,25 @@ def bind_all(config: Config, *, reuseport: bool = False) -> list[Listener]:
 
 def bind_metrics(config: Config) -> socket.socket | None:
     """The TCP socket of ``server.metrics_listen`` (None when off); BindError if it fails."""
-    if not config.server.metrics_listen:
-        return None
-    host, port = parse_listen(config.server.metrics_listen)
-    try:
-        return _socket(host, port, socket.SOCK_STREAM, False)
-    except OSError as exc:
-        name = format_listen(host, port)
-        raise BindError(
-            f"rootwalk: cannot serve metrics on {name} (tcp): {_why(exc, host, port)}; "
-            "choose another address in server.metrics_listen"
-        ) from None
+    return _bind_http(config.server.metrics_listen, "metrics", "metrics_listen")
 
 
 def bind_dashboard(config: Config) -> socket.socket | None:
     """The TCP socket of ``server.dashboard_listen`` (None when off); BindError if it fails."""
-    if not config.server.dashboard_listen:
+    return _bind_http(config.server.dashboard_listen, "the dashboard", "dashboard_listen")
+
+
+def _bind_http(listen: str, what: str, key: str) -> socket.socket | None:
+    if not listen:
         return None
-    host, port = parse_listen(config.server.dashboard_listen)
+    host, port = parse_listen(listen)
     try:
         return _socket(host, port, socket.SOCK_STREAM, False)
     except OSError as exc:
         name = format_listen(host, port)
         raise BindError(
-            f"rootwalk: cannot serve the dashboard on {name} (tcp): {_why(exc, host, port)}; "
-            "choose another address in server.dashboard_listen"
+            f"rootwalk: cannot serve {what} on {name} (tcp): {_why(exc, host, port)}; "
+            f"choose another address in server.{key}"
         ) from None
 
 
