@@ -174,6 +174,8 @@ class Resolver:
             # New anchors or validation switched: what was validated before may not hold.
             self.cache.flush_all()
         self.validator = validator
+        if isinstance(self.cache, Cache):
+            self.cache.bogus_ttl = config.dnssec.bogus_ttl  # applies to what is stored next
         self.iterator = Iterator(
             config, self.cache, self.selector, self.transport, hints, self.clock, old.rng, validator
         )

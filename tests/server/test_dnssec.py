@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import shutil
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -504,6 +505,34 @@ def test_negative_trust_anchor_answers_bogus_zone_as_insecure(lab: Lab, tmp_path
         assert r.rcode() == NXDOMAIN and not has_ad(r), r
         # Only below the anchor: example.net still validates.
         assert has_ad(query(where, "www.example.net", do=True))
+    finally:
+        stop(proc)
+
+
+def test_reload_applies_a_new_negative_trust_anchor(lab: Lab, tmp_path: Path) -> None:
+    """SIGHUP with a negative trust anchor added: what was validated is forgotten and the
+    broken zone answers insecure; removed again: it is validated (and bogus) again."""
+    proc = serve(lab, tmp_path)
+    try:
+        where = proc.addresses[0]
+        assert has_ad(query(where, "www.example.com", do=True))  # cached, secure
+        set_faults(lab, "example.com", Faults(forge_answer=True))
+        path = proc.config_path
+        assert path is not None
+        plain = path.read_text()
+        path.write_text(
+            plain.replace("[dnssec]\n", '[dnssec]\nnegative_trust_anchors = ["example.com"]\n')
+        )
+        proc.signal(signal.SIGHUP)
+        proc.wait_for("configuration reloaded")
+        r = query(where, "www.example.com", do=True, ad=True)
+        assert r.rcode() == NOERROR and addresses(r) == [BOGUS_ADDRESS], r
+        assert not has_ad(r)
+        path.write_text(plain)
+        proc.signal(signal.SIGHUP)
+        proc.wait_for("configuration reloaded")
+        r = query(where, "www.example.com", do=True)
+        assert r.rcode() == SERVFAIL and ede(r), r
     finally:
         stop(proc)
 

@@ -626,8 +626,12 @@ class Server:
         )
         # First: raises ConfigError (unreadable blocklist...) and then changes nothing.
         self.handler.configure(new, str(self.config_path or "config"), blocklist)
-        if (new.resolver, new.limits) != (old.resolver, old.limits):
-            self.resolver.reconfigure(new)  # [resolver] and [limits] apply live
+        # [resolver], [limits] and [dnssec] apply live. With validation on, a reload also reads
+        # the trust anchor file again (as Unbound does), and what was validated goes when the
+        # anchors or negative trust anchors changed (Resolver.reconfigure).
+        changed = (new.resolver, new.limits, new.dnssec) != (old.resolver, old.limits, old.dnssec)
+        if changed or new.dnssec.enabled:
+            self.resolver.reconfigure(new)
         self.config = new
         s = new.server
         self.inflight.limit = s.max_inflight
