@@ -31,14 +31,7 @@ def serve(lab: Lab, tmp: Path, dashboard: bool) -> tuple[subprocess.Popen[str], 
     conf = tmp / f"rootwalk-{dashboard}.toml"
     conf.write_text(
         f"""
-[resolver]
-root_hints = "{lab.root_hints_path}"
-upstream_port = {lab.port}
-upstream_allow = ["127.0.0.0/8"]
-do_not_query_localhost = false
-[dnssec]
-trust_anchor_file = "{lab.trust_anchor_path}"
-[server]
+{lab.resolver_config_text}[server]
 listen = ["127.0.0.1:0"]
 control_socket = "off"
 {'dashboard_listen = "127.0.0.1:0"' if dashboard else ""}

@@ -32,14 +32,7 @@ from rootwalk.lab import Lab
 def start(lab: Lab, tmp: Path, extra: str) -> tuple[subprocess.Popen[str], tuple[str, int]]:
     path = tmp / f"rl-{time.monotonic_ns()}.toml"
     path.write_text(f"""
-[resolver]
-root_hints = "{lab.root_hints_path}"
-upstream_port = {lab.port}
-upstream_allow = ["127.0.0.0/8"]
-do_not_query_localhost = false
-[dnssec]
-trust_anchor_file = "{lab.trust_anchor_path}"
-[server]
+{lab.resolver_config_text}[server]
 listen = ["127.0.0.1:0"]
 control_socket = "off"
 {extra}

@@ -127,13 +127,18 @@ def rows(r: dict[str, Any]) -> list[Row]:
         return None if x is None else x * 100
 
     lab = get(rw, "cold", "lab") or get(ub, "cold", "lab") or "?"
-    for label, key in (
-        ("resolver", "server_cpu_share"),
-        (f"lab ({lab})", "lab_cpu_share"),
-        ("dnsperf", "dnsperf_cpu_share"),
-    ):
-        a, b = pct(get(rw, "cold", key)), pct(get(ub, "cold", key))
-        add(f"  cold CPU % of a core, {label}", a, b, "", None, ratio=None)
+
+    def cpu_shares(part: str, suffix: str) -> None:
+        """Who used the CPU in a cold run: the resolver, the lab, the load generator."""
+        for label, key in (
+            ("resolver", "server_cpu_share"),
+            (f"lab ({lab})", "lab_cpu_share"),
+            ("dnsperf", "dnsperf_cpu_share"),
+        ):
+            a, b = pct(get(rw, part, key)), pct(get(ub, part, key))
+            add(f"  cold CPU % of a core, {label}{suffix}", a, b, "", None, ratio=None)
+
+    cpu_shares("cold", "")
     # The same cold questions with validation off in both (fresh servers, same run).
     a, b = get(rw, "cold_novalidate", "qps"), get(ub, "cold_novalidate", "qps")
     plain = _ratio(a, b)
@@ -143,13 +148,7 @@ def rows(r: dict[str, Any]) -> list[Row]:
         get(ub, "cold_novalidate", "cpu_us_per_resolution"),
     )
     add("cold CPU us/resolution, no validation", a, b, "", None)
-    for label, key in (
-        ("resolver", "server_cpu_share"),
-        (f"lab ({lab})", "lab_cpu_share"),
-        ("dnsperf", "dnsperf_cpu_share"),
-    ):
-        a, b = pct(get(rw, "cold_novalidate", key)), pct(get(ub, "cold_novalidate", key))
-        add(f"  cold CPU % of a core, {label}, no validation", a, b, "", None, ratio=None)
+    cpu_shares("cold_novalidate", ", no validation")
     lost, sf = get(rw, "cold_novalidate", "lost"), get(rw, "cold_novalidate", "servfail_existing")
     a, b = get(ub, "cold_novalidate", "lost"), get(ub, "cold_novalidate", "servfail_existing")
     if lost is not None or a is not None:

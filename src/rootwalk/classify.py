@@ -114,6 +114,19 @@ class Classified:
     proof: list[RRset] = field(default_factory=list)
     ds: RRset | None = None
 
+    def with_sigs(self, rrsets: list[RRset]) -> list[RRset]:
+        """``rrsets`` each followed by the RRSIGs over it that came with it: the order a
+        DO=1 client gets them in (RFC 4035 §3.1.1), and the cache keeps proofs in."""
+        if not self.sigs:
+            return rrsets
+        out: list[RRset] = []
+        for rrset in rrsets:
+            out.append(rrset)
+            sig = self.sigs.get((rrset.owner, rrset.rtype))
+            if sig is not None:
+                out.append(sig)
+        return out
+
 
 def synthesise_cname(name: bytes, dname: RRset) -> RRset | None:
     """The CNAME a DNAME implies for ``name`` (RFC 6672 §3.1), None if too long (YXDOMAIN)."""

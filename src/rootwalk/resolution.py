@@ -21,7 +21,6 @@ bytes and RRsets hold rdata bytes; dnspython appears only in presentation.
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import functools
 import ipaddress
@@ -360,13 +359,13 @@ class Resolution:
                     return self._synthesised(syn, qname, qtype, chain, cached_only)
             cached_only = False
             c = yield from self._iterate(qname, qtype)
-            chain.extend(self._signed(c.chain, c) if do else c.chain)
+            chain.extend(c.with_sigs(c.chain) if do else c.chain)
             if c.kind is ResponseKind.ANSWER:
-                answer = self._signed(c.answer, c) if do else c.answer
+                answer = c.with_sigs(c.answer) if do else c.answer
                 # RFC 4035 §3.1.3.3 (for a recursive server, §3.2.1): a wildcard answer goes
                 # with the NSEC/NSEC3 proving that no closer name exists; without it a
                 # validating client cannot accept the expansion.
-                proof = self._signed(c.proof, c) if do and c.proof else []
+                proof = c.with_sigs(c.proof) if do and c.proof else []
                 return self._result(Result(NOERROR, chain + answer, proof))
             if c.kind is ResponseKind.NXDOMAIN:
                 return self._result(Result(NXDOMAIN, chain, self._neg_authority(c)))
@@ -428,18 +427,6 @@ class Resolution:
         )
         return rrset if cap is None or rrset.ttl <= cap else replace(rrset, ttl=cap)
 
-    def _signed(self, rrsets: list[RRset], c: Classified) -> list[RRset]:
-        """``rrsets`` each followed by its RRSIGs, for a DO=1 question (RFC 4035 §3.1.1)."""
-        if not c.sigs:
-            return rrsets
-        out: list[RRset] = []
-        for rrset in rrsets:
-            out.append(rrset)
-            sig = c.sigs.get((rrset.owner, rrset.rtype))
-            if sig is not None:
-                out.append(sig)
-        return out
-
     def _follow(self, target: bytes, seen: set[bytes], chain: list[RRset]) -> bytes:
         links = sum(1 for r in chain if r.rtype == CNAME)
         if links > self.limits.max_cname_chain:
@@ -457,7 +444,7 @@ class Resolution:
         out = [RRset(soa.owner, SOA, soa.rclass, negative_ttl(soa), soa.rdatas)]
         if self.question.do:
             # RFC 4035 §3.1.3: the proof of a negative answer goes with it.
-            out = self._signed(out + c.proof, c)
+            out = c.with_sigs(out + c.proof)
         return out
 
     def _iterate(self, qname: bytes, qtype: int) -> Generator[Action, Any, Classified]:
@@ -521,8 +508,7 @@ class Resolution:
                     kind = _KIND_OF_RESPONSE[c.kind]
                     self._emit(kind, sent, sent_type, deleg.zone, target, ex, _describe(c))
                 if outcome is not None:
-                    why = (int(outcome.ede or EDE.DNSSEC_BOGUS), outcome.reason)
-                    self._judge(outcome.status, why)
+                    self._judge(outcome.status, outcome.why)
                     if outcome.status is Security.INSECURE and outcome.ede is not None:
                         self._insecure_ede = (int(outcome.ede), outcome.reason)
                     self._ttl_caps.update(outcome.ttls)
@@ -820,7 +806,7 @@ def _describe(c: Classified) -> str:
         lines: list[str] = []
         size = 0
         for r in c.answer:
-            for line in rrset_lines(dataclasses.replace(r, rdatas=r.rdatas[:3])):
+            for line in rrset_lines(replace(r, rdatas=r.rdatas[:3])):
                 lines.append(line)
                 size += len(line) + 2
                 if size >= 200:

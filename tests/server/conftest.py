@@ -169,16 +169,7 @@ def lab_config(lab: Lab, extra: str = "", listen: Sequence[str] | None = None) -
     if listen is None:
         listen = ["127.0.0.1:0", "[::1]:0"] if HAVE_IPV6 else ["127.0.0.1:0"]
     listen_toml = ", ".join(f'"{a}"' for a in listen)
-    text = f"""
-[resolver]
-root_hints = "{lab.root_hints_path}"
-upstream_port = {lab.port}
-upstream_allow = ["127.0.0.0/8"]
-do_not_query_localhost = false
-
-[dnssec]
-trust_anchor_file = "{lab.trust_anchor_path}"
-
+    text = f"""{lab.resolver_config_text}
 [server]
 listen = [{listen_toml}]
 """

@@ -19,7 +19,6 @@ from rootwalk.config import CacheConfig
 from rootwalk.delegation import Delegation, Provenance
 from rootwalk.dnssec.validator import Outcome, worst
 from rootwalk.dnssec.verify import Security
-from rootwalk.errors import EDE
 from rootwalk.names import in_bailiwick
 from rootwalk.wire.message import AAAA, CNAME, DNAME, NS, A, RRset
 from rootwalk.wire.names import ROOT, parent
@@ -438,8 +437,7 @@ class Cache:
         if outcome is not None:
             ttls = outcome.ttls
             if security is Security.BOGUS:
-                why = (int(outcome.ede or EDE.DNSSEC_BOGUS), outcome.reason)
-                bogus_cap = self.bogus_ttl
+                why, bogus_cap = outcome.why, self.bogus_ttl
 
         def put(rrset: RRset, trust: Trust, proof: tuple[RRset, ...] = ()) -> None:
             key = (rrset.owner, rrset.rtype)
@@ -454,7 +452,7 @@ class Cache:
                 put(rrset, answer_trust)
             after_dname = rrset.rtype == DNAME
         if c.kind is ResponseKind.ANSWER:
-            proof = self._proof(c) if c.proof else ()
+            proof = tuple(c.with_sigs(c.proof))
             for rrset in c.answer:
                 put(rrset, answer_trust, proof)
             for rrset in c.glue:
@@ -464,8 +462,9 @@ class Cache:
             for rrset in c.glue:
                 self.rrsets.put(rrset, Trust.GLUE, now)
         elif c.kind in (ResponseKind.NXDOMAIN, ResponseKind.NODATA) and c.soa is not None:
-            soa_sig = c.sigs.get((c.soa.owner, c.soa.rtype))
-            neg_proof = ((soa_sig,) if soa_sig is not None else ()) + self._proof(c)
+            # The SOA's RRSIGs, then each NSEC/NSEC3 RRset and its RRSIGs (the SOA itself is
+            # the entry's own).
+            neg_proof = tuple(c.with_sigs([c.soa, *c.proof])[1:])
             cap = bogus_cap
             if security is Security.SECURE and ttls:
                 cap = min(ttls.values())
@@ -480,17 +479,6 @@ class Cache:
                 neg_proof,
                 cap,
             )
-
-    @staticmethod
-    def _proof(c: Classified) -> tuple[RRset, ...]:
-        """The NSEC/NSEC3 RRsets of a response, each followed by its RRSIGs."""
-        out: list[RRset] = []
-        for rrset in c.proof:
-            out.append(rrset)
-            sig = c.sigs.get((rrset.owner, rrset.rtype))
-            if sig is not None:
-                out.append(sig)
-        return tuple(out)
 
     def flush(self, name: bytes) -> int:
         return self.rrsets.remove(name) + self.negative.remove(name)

@@ -143,6 +143,11 @@ class Outcome:
     ede: EDE | None = None
     ttls: dict[tuple[bytes, int], int] = field(default_factory=dict)
 
+    @property
+    def why(self) -> tuple[int, str]:
+        """The Extended DNS Error code and text a client gets for it when bogus."""
+        return int(self.ede or EDE.DNSSEC_BOGUS), self.reason
+
     def add(self, v: Verdict, rrset: RRset | None = None) -> None:
         if _RANK[v.status] < _RANK[self.status] or (v.status is self.status and not self.reason):
             self.status, self.reason, self.ede = v.status, v.reason, v.ede
